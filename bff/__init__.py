@@ -1,0 +1,1 @@
+"""bff package."""

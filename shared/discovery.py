@@ -1,0 +1,134 @@
+"""OpenID Provider metadata (OpenID Connect Discovery 1.0), cached with a TTL."""
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from shared.clock import Clock, system_clock
+from shared.errors import ProviderError
+from shared.fetch import fetch_json
+from shared.singleflight import SingleFlight
+
+logger = logging.getLogger(__name__)
+
+WELL_KNOWN = "/.well-known/openid-configuration"
+
+
+def _url(doc: Mapping[str, Any], name: str, *, required: bool) -> str | None:
+    value = doc.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or urlsplit(value).scheme not in ("https", "http"):
+        raise ProviderError(f"discovery document: {name} is missing or not an http(s) URL")
+    if not urlsplit(value).netloc:
+        raise ProviderError(f"discovery document: {name} has no host")
+    return value
+
+
+def _strings(doc: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = doc.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ProviderError(f"discovery document: {name} is not a list of strings")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class ProviderMetadata:
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    end_session_endpoint: str | None = None
+    revocation_endpoint: str | None = None
+    introspection_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
+    token_endpoint_auth_methods_supported: tuple[str, ...] = ()
+    code_challenge_methods_supported: tuple[str, ...] = ()
+    id_token_signing_alg_values_supported: tuple[str, ...] = ()
+    authorization_response_iss_parameter_supported: bool = False
+    backchannel_logout_supported: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any], expected_issuer: str) -> "ProviderMetadata":
+        """Validate a discovery document. Raises `ProviderError`."""
+        # OpenID Connect Discovery 1.0 §4.3: the issuer must be identical to the one
+        # configured, character for character (mix-up defence; no slash normalising).
+        if doc.get("issuer") != expected_issuer:
+            raise ProviderError("discovery document: issuer does not match the configured issuer")
+        return cls(
+            issuer=expected_issuer,
+            authorization_endpoint=_url(doc, "authorization_endpoint", required=True) or "",
+            token_endpoint=_url(doc, "token_endpoint", required=True) or "",
+            jwks_uri=_url(doc, "jwks_uri", required=True) or "",
+            end_session_endpoint=_url(doc, "end_session_endpoint", required=False),
+            revocation_endpoint=_url(doc, "revocation_endpoint", required=False),
+            introspection_endpoint=_url(doc, "introspection_endpoint", required=False),
+            userinfo_endpoint=_url(doc, "userinfo_endpoint", required=False),
+            token_endpoint_auth_methods_supported=_strings(
+                doc, "token_endpoint_auth_methods_supported"
+            ),
+            code_challenge_methods_supported=_strings(doc, "code_challenge_methods_supported"),
+            id_token_signing_alg_values_supported=_strings(
+                doc, "id_token_signing_alg_values_supported"
+            ),
+            authorization_response_iss_parameter_supported=(
+                doc.get("authorization_response_iss_parameter_supported") is True
+            ),
+            backchannel_logout_supported=doc.get("backchannel_logout_supported") is True,
+            raw=dict(doc),
+        )
+
+
+class MetadataCache:
+    """Provider metadata fetched on first use and again after `ttl_s` seconds.
+
+    Concurrent callers share one fetch. When a refetch fails, the previous metadata
+    keeps being served (stale-if-error); with nothing cached, `get` raises `ProviderError`.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        client: httpx.AsyncClient,
+        *,
+        ttl_s: float = 3600.0,  # 1 hour
+        clock: Clock = system_clock,
+        attempts: int = 3,
+    ) -> None:
+        self.issuer = issuer
+        self.url = issuer.rstrip("/") + WELL_KNOWN
+        self._client = client
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._attempts = attempts
+        self._metadata: ProviderMetadata | None = None
+        self._fetched_at = 0.0
+        self._flight: SingleFlight[ProviderMetadata] = SingleFlight()
+
+    @property
+    def current(self) -> ProviderMetadata | None:
+        """The cached metadata, fresh or stale, without fetching."""
+        return self._metadata
+
+    async def get(self) -> ProviderMetadata:
+        """Return current metadata. Raises `ProviderError` when none can be had."""
+        if self._metadata is not None and self._clock() - self._fetched_at < self._ttl_s:
+            return self._metadata
+        try:
+            return await self._flight.run(self._fetch)
+        except ProviderError as exc:
+            if self._metadata is None:
+                raise
+            logger.warning("discovery refresh failed, serving cached metadata: %s", exc.description)
+            return self._metadata
+
+    async def _fetch(self) -> ProviderMetadata:
+        doc = await fetch_json(self._client, self.url, attempts=self._attempts)
+        metadata = ProviderMetadata.from_document(doc, self.issuer)
+        self._metadata, self._fetched_at = metadata, self._clock()
+        return metadata

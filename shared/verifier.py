@@ -1,0 +1,284 @@
+"""JWT verification for access tokens (RFC 9068), ID tokens (OIDC Core §3.1.3.7) and
+logout tokens (OIDC Back-Channel Logout 1.0 §2.6).
+
+Signature verification and claims validation are separate steps. Every failure is
+an `InvalidToken` (or `ProviderError` when no key set could ever be loaded); no
+other exception escapes `TokenVerifier.verify`, whatever the input.
+"""
+
+import hashlib
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from joserfc import jws, jwt
+from joserfc.errors import (
+    ExpiredTokenError,
+    JoseError,
+    MissingClaimError,
+)
+from joserfc.jws import JWSRegistry
+
+from shared.clock import Clock, system_clock
+from shared.errors import InvalidToken, SharedError
+from shared.jwks import _ALG_KEY, JWKSCache
+
+logger = logging.getLogger(__name__)
+
+#: Tokens larger than this are refused before any parsing (16 KiB).
+MAX_TOKEN_BYTES = 16 * 1024
+# RFC 8725 §3.1-3.2: never `none`, never HMAC with keys fetched from a JWKS.
+_NEVER = frozenset({"none", "HS256", "HS384", "HS512"})
+# RFC 8725 §3.10 / RFC 7515 §4.1.2-4.1.6: headers that let a token choose its own key.
+_KEY_CHOOSING_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c"})
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+ClaimsCheck = Callable[[Mapping[str, Any]], None]
+
+
+def normalise_typ(value: str) -> str:
+    """RFC 7515 §4.1.9: media types compare case-insensitively, `application/` optional."""
+    value = value.strip().lower()
+    return value.removeprefix("application/")
+
+
+@dataclass(frozen=True)
+class TokenProfile:
+    """What a token of one use must look like, besides signature, `iss` and time."""
+
+    name: str
+    audiences: tuple[str, ...]
+    #: allowed header `typ` values after `normalise_typ`; a missing `typ` counts as "jwt"
+    token_types: tuple[str, ...]
+    required_claims: tuple[str, ...] = ("exp",)
+    check: ClaimsCheck | None = field(default=None, compare=False)
+    #: one-time tokens (ID, logout) are never served from the verified-token cache
+    cacheable: bool = True
+
+    @classmethod
+    def access_token(
+        cls, audiences: tuple[str, ...], token_types: tuple[str, ...]
+    ) -> "TokenProfile":
+        return cls(
+            name="access_token",
+            audiences=audiences,
+            token_types=tuple(normalise_typ(t) for t in token_types),
+            required_claims=("exp", "iss"),
+            check=_check_access_token,
+        )
+
+    @classmethod
+    def id_token(cls, client_id: str) -> "TokenProfile":
+        return cls(
+            name="id_token",
+            audiences=(client_id,),
+            token_types=("jwt",),
+            required_claims=("exp", "iat", "sub", "iss"),
+            check=lambda claims: _check_id_token(claims, client_id),
+            cacheable=False,
+        )
+
+    @classmethod
+    def logout_token(cls, client_id: str) -> "TokenProfile":
+        return cls(
+            name="logout_token",
+            audiences=(client_id,),
+            # OIDC Back-Channel Logout 1.0 §2.4: explicit typing with logout+jwt
+            token_types=("logout+jwt",),
+            required_claims=("iat", "jti", "events", "iss", "exp"),
+            check=_check_logout_token,
+            cacheable=False,
+        )
+
+
+def _check_access_token(claims: Mapping[str, Any]) -> None:
+    # An ID token is never an access token (RFC 9068 §4, RFC 8725 §3.11): these claims
+    # exist only in ID tokens; Keycloak marks its token kinds with a `typ` claim.
+    if any(name in claims for name in ("at_hash", "c_hash", "s_hash", "events")):
+        raise InvalidToken("not an access token")
+    if claims.get("typ") in ("ID", "Refresh", "Logout", "Offline"):
+        raise InvalidToken("not an access token")
+
+
+def _check_id_token(claims: Mapping[str, Any], client_id: str) -> None:
+    # OIDC Core §3.1.3.7 (3)-(5): with several audiences azp is required, and azp, when
+    # present, must be this client.
+    aud = claims.get("aud")
+    azp = claims.get("azp")
+    if isinstance(aud, list) and len(aud) > 1 and azp is None:
+        raise InvalidToken("ID token with several audiences lacks azp")
+    if azp is not None and azp != client_id:
+        raise InvalidToken("ID token azp is not this client")
+
+
+def _check_logout_token(claims: Mapping[str, Any]) -> None:
+    # OIDC Back-Channel Logout 1.0 §2.6 (3)-(5)
+    events = claims.get("events")
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
+        raise InvalidToken("logout token lacks the back-channel logout event")
+    if "nonce" in claims:
+        raise InvalidToken("logout token must not contain a nonce")
+    sid, sub = claims.get("sid"), claims.get("sub")
+    if not isinstance(sid, str) and not isinstance(sub, str):
+        raise InvalidToken("logout token has neither sid nor sub")
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    header: Mapping[str, Any]
+    claims: Mapping[str, Any]
+
+    @property
+    def expires_at(self) -> float:
+        return float(self.claims["exp"]) if "exp" in self.claims else math.inf
+
+
+class TokenVerifier:
+    """Verifies compact JWS tokens of one issuer against its JWKS.
+
+    `verify` serves repeated tokens from a bounded LRU cache keyed by a hash of the
+    token; an entry lives until the token's `exp` and dies when the key set changes.
+    """
+
+    def __init__(
+        self,
+        keys: JWKSCache,
+        *,
+        issuer: str,
+        algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA"),
+        leeway_s: int = 30,
+        clock: Clock = system_clock,
+        max_token_bytes: int = MAX_TOKEN_BYTES,
+        cache_size: int = 10_000,
+    ) -> None:
+        refused = set(algorithms) & _NEVER
+        unknown = set(algorithms) - set(_ALG_KEY) - _NEVER
+        if refused or unknown:
+            raise ValueError(f"algorithms not allowed: {sorted(refused | unknown)}")
+        self._keys = keys
+        self.issuer = issuer
+        self._algorithms = frozenset(algorithms)
+        self._registry = JWSRegistry(algorithms=list(algorithms))
+        self._leeway_s = leeway_s
+        self._clock = clock
+        self._max_bytes = max_token_bytes
+        self._cache_size = cache_size
+        self._cache: OrderedDict[bytes, tuple[int, VerifiedToken]] = OrderedDict()
+
+    async def verify(self, token: object, profile: TokenProfile) -> VerifiedToken:
+        """Verify `token` for `profile`.
+
+        Raises `InvalidToken` for any unacceptable token and `ProviderError` when the
+        issuer's keys cannot be loaded at all.
+        """
+        try:
+            return await self._verify(token, profile)
+        except SharedError:
+            raise
+        except Exception as exc:  # any parser surprise is a bad token, never a 500
+            logger.info("token rejected by an unexpected %s", type(exc).__name__)
+            raise InvalidToken("malformed token") from None
+
+    async def _verify(self, token: object, profile: TokenProfile) -> VerifiedToken:
+        if not isinstance(token, str):
+            raise InvalidToken("token is not a string")
+        if len(token) > self._max_bytes:
+            raise InvalidToken("token too large")
+        if not token.isascii():
+            raise InvalidToken("malformed token")
+        segments = token.count(".") + 1
+        if segments == 5:
+            raise InvalidToken("encrypted tokens (JWE) are not accepted")
+        if segments != 3:
+            raise InvalidToken("malformed token")
+
+        cache_key = profile.name.encode() + hashlib.sha256(token.encode()).digest()
+        if profile.cacheable:
+            hit = self._cache_get(cache_key)
+            if hit is not None:
+                return hit
+
+        header = self._check_header(token, profile)
+        key = await self._keys.get_key(header.get("kid"), header["alg"])
+        try:
+            decoded = jwt.decode(token, key, algorithms=[header["alg"]], registry=self._registry)
+        except JoseError as exc:
+            raise InvalidToken(_describe(exc)) from None
+        claims = decoded.claims
+        self._check_claims(claims, profile)
+        verified = VerifiedToken(header=dict(decoded.header), claims=claims)
+        if profile.cacheable:
+            self._cache_put(cache_key, verified)
+        return verified
+
+    def _check_header(self, token: str, profile: TokenProfile) -> dict[str, Any]:
+        try:
+            header = dict(jws.extract_compact(token.encode(), registry=self._registry).headers())
+        except JoseError as exc:
+            raise InvalidToken(_describe(exc)) from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise InvalidToken("token algorithm is not allowed")
+        if _KEY_CHOOSING_HEADERS & header.keys():
+            raise InvalidToken("token header names its own key (jku/x5u/jwk/x5c)")
+        # RFC 7515 §4.1.11: we understand no extension, so any crit is refused;
+        # RFC 7797 b64=false payloads are refused with it.
+        if "crit" in header or "b64" in header:
+            raise InvalidToken("token header uses unsupported extensions")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidToken("token kid is not a string")
+        typ = header.get("typ", "JWT")
+        if not isinstance(typ, str) or normalise_typ(typ) not in profile.token_types:
+            raise InvalidToken("token type (typ) is not accepted here")
+        return header
+
+    def _check_claims(self, claims: Mapping[str, Any], profile: TokenProfile) -> None:
+        options: dict[str, Any] = {name: {"essential": True} for name in profile.required_claims}
+        options["iss"] = {"essential": True, "value": self.issuer}
+        options["aud"] = {"essential": True, "values": list(profile.audiences)}
+        registry = jwt.JWTClaimsRegistry(now=int(self._clock()), leeway=self._leeway_s, **options)
+        try:
+            registry.validate(dict(claims))
+        except JoseError as exc:
+            raise InvalidToken(_describe(exc)) from None
+        for name in ("exp", "iat", "nbf"):
+            # JSON booleans pass as numbers in Python; a NumericDate is never a bool
+            if isinstance(claims.get(name), bool):
+                raise InvalidToken(f"claim {name} is not a NumericDate")
+        if profile.check is not None:
+            profile.check(claims)
+
+    def _cache_get(self, key: bytes) -> VerifiedToken | None:
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        version, verified = entry
+        if (
+            version != self._keys.version
+            or not self._keys.fresh
+            or verified.expires_at <= self._clock()
+        ):
+            del self._cache[key]
+            return None
+        self._cache.move_to_end(key)
+        return verified
+
+    def _cache_put(self, key: bytes, verified: VerifiedToken) -> None:
+        self._cache[key] = (self._keys.version, verified)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+
+def _describe(exc: JoseError) -> str:
+    """A short, token-free description of a joserfc error."""
+    if isinstance(exc, ExpiredTokenError):
+        return "token expired"
+    if isinstance(exc, MissingClaimError):
+        return f"token lacks a required claim ({exc.description})"
+    description = getattr(exc, "description", None) or exc.error
+    return str(description)[:200]

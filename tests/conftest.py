@@ -1,0 +1,1 @@
+"""Root test configuration. Package-specific fixtures live beside their tests."""
