@@ -1,4 +1,5 @@
 import httpx
+import pytest
 
 from shared import InvalidToken, JWKSCache, TokenProfile, TokenVerifier
 from tests.support.tokens import AUDIENCE, TokenFactory
@@ -14,9 +15,6 @@ async def test_good_token_accepted_and_expired_rejected() -> None:
     verifier = TokenVerifier(JWKSCache(client, "https://idp.test/jwks"), issuer=factory.issuer)
     verified = await verifier.verify(factory.mint(), PROFILE)
     assert verified.claims["sub"] == "user-1"
-    try:
+    with pytest.raises(InvalidToken) as caught:
         await verifier.verify(factory.mint(exp=1), PROFILE)
-    except InvalidToken as exc:
-        assert exc.error == "invalid_token"
-    else:
-        raise AssertionError("expired token accepted")
+    assert caught.value.error == "invalid_token"
