@@ -10,7 +10,7 @@ import httpx
 
 from shared.clock import Clock, system_clock
 from shared.errors import ProviderError
-from shared.fetch import fetch_json
+from shared.fetch import RetryPolicy, fetch_json
 from shared.singleflight import SingleFlight
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,15 @@ def _url(doc: Mapping[str, Any], name: str, *, required: bool) -> str | None:
     value = doc.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or urlsplit(value).scheme not in ("https", "http"):
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme not in ("https", "http"):
         raise ProviderError(f"discovery document: {name} is missing or not an http(s) URL")
-    if not urlsplit(value).netloc:
+    if not parts.netloc:
         raise ProviderError(f"discovery document: {name} has no host")
+    assert isinstance(value, str)
     return value
 
 
@@ -88,7 +93,8 @@ class MetadataCache:
     """Provider metadata fetched on first use and again after `ttl_s` seconds.
 
     Concurrent callers share one fetch. When a refetch fails, the previous metadata
-    keeps being served (stale-if-error); with nothing cached, `get` raises `ProviderError`.
+    keeps being served (stale-if-error) and no new fetch is tried for `error_backoff_s`;
+    with nothing cached, `get` raises `ProviderError`.
     """
 
     def __init__(
@@ -97,17 +103,24 @@ class MetadataCache:
         client: httpx.AsyncClient,
         *,
         ttl_s: float = 3600.0,  # 1 hour
+        error_backoff_s: float = 5.0,
         clock: Clock = system_clock,
         attempts: int = 3,
+        retry: RetryPolicy | None = None,
     ) -> None:
+        if ttl_s <= 0 or error_backoff_s < 0:
+            raise ValueError("ttl_s must be positive and error_backoff_s not negative")
         self.issuer = issuer
+        # OIDC Discovery 1.0 §4: the issuer with any trailing slash removed, then the path
         self.url = issuer.rstrip("/") + WELL_KNOWN
         self._client = client
         self._ttl_s = ttl_s
+        self._error_backoff_s = error_backoff_s
         self._clock = clock
-        self._attempts = attempts
+        self._retry = retry or RetryPolicy(attempts=attempts)
         self._metadata: ProviderMetadata | None = None
         self._fetched_at = 0.0
+        self._failed_at: float | None = None
         self._flight: SingleFlight[ProviderMetadata] = SingleFlight()
 
     @property
@@ -115,9 +128,22 @@ class MetadataCache:
         """The cached metadata, fresh or stale, without fetching."""
         return self._metadata
 
+    @property
+    def fresh(self) -> bool:
+        return self._metadata is not None and self._clock() - self._fetched_at < self._ttl_s
+
     async def get(self) -> ProviderMetadata:
         """Return current metadata. Raises `ProviderError` when none can be had."""
-        if self._metadata is not None and self._clock() - self._fetched_at < self._ttl_s:
+        if self.fresh:
+            assert self._metadata is not None
+            return self._metadata
+        if (
+            self._failed_at is not None
+            and not self._flight.running
+            and self._clock() - self._failed_at < self._error_backoff_s
+        ):
+            if self._metadata is None:
+                raise ProviderError("provider metadata unavailable; retrying shortly")
             return self._metadata
         try:
             return await self._flight.run(self._fetch)
@@ -127,8 +153,19 @@ class MetadataCache:
             logger.warning("discovery refresh failed, serving cached metadata: %s", exc.description)
             return self._metadata
 
+    async def jwks_uri(self) -> str:
+        """The provider's `jwks_uri`, for `JWKSCache(client, metadata.jwks_uri)`.
+
+        Raises `ProviderError`.
+        """
+        return (await self.get()).jwks_uri
+
     async def _fetch(self) -> ProviderMetadata:
-        doc = await fetch_json(self._client, self.url, attempts=self._attempts)
-        metadata = ProviderMetadata.from_document(doc, self.issuer)
-        self._metadata, self._fetched_at = metadata, self._clock()
+        try:
+            doc = await fetch_json(self._client, self.url, policy=self._retry)
+            metadata = ProviderMetadata.from_document(doc, self.issuer)
+        except ProviderError:
+            self._failed_at = self._clock()
+            raise
+        self._metadata, self._fetched_at, self._failed_at = metadata, self._clock(), None
         return metadata

@@ -11,6 +11,8 @@ class SharedError(Exception):
     """Root of every exception raised on purpose by `shared`."""
 
     error: str = "server_error"
+    #: the HTTP status an application edge should answer with
+    status_code: int = 500
 
     def __init__(self, description: str) -> None:
         super().__init__(description)
@@ -46,3 +48,4 @@ class ProviderError(SharedError):
     """Discovery or JWKS could not be fetched or was unacceptable."""
 
     error = "provider_unavailable"
+    status_code = 503

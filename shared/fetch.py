@@ -1,7 +1,8 @@
 """Fetching JSON documents from the provider: explicit timeouts, bounded size, retries.
 
 Retries use exponential backoff with full jitter (AWS Architecture Blog, "Exponential
-Backoff And Jitter") on network errors and 5xx answers only; a 4xx is final.
+Backoff And Jitter") on network errors, timeouts and 5xx answers only; any other answer
+(4xx, 3xx, a bad body) is final.
 """
 
 import asyncio
@@ -9,6 +10,7 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,10 +20,44 @@ from shared.errors import ProviderError
 logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+#: Maps a backoff cap (seconds) to the delay actually slept.
+Jitter = Callable[[float], float]
 
 #: Discovery documents and key sets are small; anything larger is refused.
 MAX_DOCUMENT_BYTES = 512 * 1024
+#: Per phase (connect 3 s; read, write, pool 5 s each).
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+#: Whole-attempt deadline, so a server trickling bytes cannot hold a request open (seconds).
+DEFAULT_DEADLINE_S = 10.0
+
+
+def full_jitter(cap_s: float) -> float:
+    return random.uniform(0, cap_s)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How `fetch_json` retries; every field is in seconds except `attempts`."""
+
+    attempts: int = 3
+    base_delay_s: float = 0.2
+    max_delay_s: float = 2.0
+    request_timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
+    deadline_s: float = DEFAULT_DEADLINE_S
+    sleep: Sleep = asyncio.sleep
+    jitter: Jitter = full_jitter
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+
+    def delay_cap(self, attempt: int) -> float:
+        """The backoff cap before retry number `attempt` (1 for the first retry)."""
+        return float(min(self.max_delay_s, self.base_delay_s * 2**attempt))
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way worth retrying (network, timeout, 5xx)."""
 
 
 async def fetch_json(
@@ -33,40 +69,76 @@ async def fetch_json(
     max_delay_s: float = 2.0,
     request_timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     sleep: Sleep = asyncio.sleep,
+    policy: RetryPolicy | None = None,
 ) -> dict[str, Any]:
     """GET `url` and return its JSON object.
 
-    Raises `ProviderError` when every attempt fails, on a 4xx, on a body over
-    `MAX_DOCUMENT_BYTES`, or when the body is not a JSON object.
+    `policy`, when given, replaces the individual retry arguments. Raises `ProviderError`
+    when every attempt fails, on a non-200 answer other than 5xx, on a body over
+    `MAX_DOCUMENT_BYTES`, or when the body is not a JSON object. Nothing else escapes.
     """
-    last: str = "no attempt made"
-    for attempt in range(attempts):
+    if policy is None:
+        policy = RetryPolicy(
+            attempts=attempts,
+            base_delay_s=base_delay_s,
+            max_delay_s=max_delay_s,
+            request_timeout=request_timeout,
+            sleep=sleep,
+        )
+    last = "no attempt made"
+    for attempt in range(policy.attempts):
         if attempt:
-            # full jitter: uniform in [0, min(cap, base * 2^attempt)]
-            await sleep(random.uniform(0, min(max_delay_s, base_delay_s * 2**attempt)))
+            await policy.sleep(policy.jitter(policy.delay_cap(attempt)))
         try:
-            async with client.stream(
-                "GET", url, headers={"Accept": "application/json"}, timeout=request_timeout
-            ) as response:
-                if response.status_code >= 500:
-                    last = f"HTTP {response.status_code}"
-                    continue
-                if response.status_code != 200:
-                    raise ProviderError(f"{url} answered HTTP {response.status_code}")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_DOCUMENT_BYTES:
-                        raise ProviderError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(policy.deadline_s):
+                body = await _get_once(client, url, policy.request_timeout)
+        except _Retryable as exc:
+            last = str(exc)
+        except httpx.UnsupportedProtocol:
+            raise ProviderError(f"{url!r} is not a usable URL") from None
+        except (httpx.TransportError, OSError, TimeoutError) as exc:
             last = type(exc).__name__
-            logger.warning("fetch %s failed (attempt %d/%d): %s", url, attempt + 1, attempts, last)
-            continue
-        try:
-            document = json.loads(body)
-        except ValueError:
-            raise ProviderError(f"{url} did not answer JSON") from None
-        if not isinstance(document, dict):
-            raise ProviderError(f"{url} did not answer a JSON object")
-        return document
-    raise ProviderError(f"{url} unreachable after {attempts} attempts ({last})")
+        except httpx.HTTPError as exc:  # decoding, redirect loops, stream misuse
+            raise ProviderError(f"{url} could not be read ({type(exc).__name__})") from None
+        else:
+            return _parse(url, body)
+        logger.warning(
+            "fetch %s failed (attempt %d/%d): %s", url, attempt + 1, policy.attempts, last
+        )
+    raise ProviderError(f"{url} unreachable after {policy.attempts} attempts ({last})")
+
+
+async def _get_once(client: httpx.AsyncClient, url: str, phases: httpx.Timeout) -> bytes:
+    try:
+        request = client.build_request(
+            "GET", url, headers={"Accept": "application/json"}, timeout=phases
+        )
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError):
+        raise ProviderError(f"{url!r} is not a usable URL") from None
+    response = await client.send(request, stream=True)
+    try:
+        if response.status_code >= 500:
+            raise _Retryable(f"HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise ProviderError(f"{url} answered HTTP {response.status_code}")
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
+            raise ProviderError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise ProviderError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+        return bytes(body)
+    finally:
+        await response.aclose()
+
+
+def _parse(url: str, body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise ProviderError(f"{url} did not answer JSON") from None
+    if not isinstance(document, dict):
+        raise ProviderError(f"{url} did not answer a JSON object")
+    return document

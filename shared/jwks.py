@@ -20,8 +20,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from shared.clock import Clock, system_clock
-from shared.errors import InvalidToken, ProviderError
-from shared.fetch import fetch_json
+from shared.errors import InvalidToken, ProviderError, SharedError
+from shared.fetch import RetryPolicy, fetch_json
 from shared.singleflight import SingleFlight
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,11 @@ def _parse(jwk: Any) -> _Entry | None:
 
 
 class JWKSCache:
+    """The signing keys of one issuer, fetched from its `jwks_uri`.
+
+    `jwks_uri` is a URL or an async callable returning one (e.g. from discovery).
+    """
+
     def __init__(
         self,
         client: httpx.AsyncClient,
@@ -104,20 +109,26 @@ class JWKSCache:
         *,
         ttl_s: float = 300.0,  # 5 minutes
         refetch_cooldown_s: float = 30.0,
+        error_backoff_s: float = 5.0,
         clock: Clock = system_clock,
         attempts: int = 2,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if refetch_cooldown_s < 30.0:
             raise ValueError("refetch_cooldown_s must be at least 30 seconds")
+        if ttl_s <= 0 or error_backoff_s < 0:
+            raise ValueError("ttl_s must be positive and error_backoff_s not negative")
         self._client = client
         self._jwks_uri = jwks_uri
         self._ttl_s = ttl_s
         self._cooldown_s = refetch_cooldown_s
+        self._error_backoff_s = error_backoff_s
         self._clock = clock
-        self._attempts = attempts
+        self._retry = retry or RetryPolicy(attempts=attempts)
         self._by_kid: dict[str | None, list[_Entry]] = {}
         self._fingerprint = ""
         self._fetched_at: float | None = None
+        self._failed_at: float | None = None
         self._last_forced: float | None = None
         self._flight: SingleFlight[None] = SingleFlight()
         #: bumped whenever the key set changes; caches of verified tokens key on it
@@ -132,26 +143,59 @@ class JWKSCache:
         """Loaded and younger than the TTL."""
         return self._fetched_at is not None and self._clock() - self._fetched_at < self._ttl_s
 
+    @property
+    def kids(self) -> frozenset[str | None]:
+        """The `kid`s of the usable keys currently cached."""
+        return frozenset(self._by_kid)
+
     async def get_key(self, kid: str | None, alg: str) -> PublicKey:
         """The key for a token header's `kid` and `alg`.
 
         Raises `InvalidToken` when no suitable key exists (after at most one forced
         refetch), and `ProviderError` when no key set was ever loaded.
         """
-        now = self._clock()
-        if self._fetched_at is None or now - self._fetched_at >= self._ttl_s:
-            await self._refresh()
+        refreshed = await self.refresh_if_stale()
         entry = self._find(kid, alg)
-        if entry is None and kid not in self._by_kid and self._may_force(now):
-            self._last_forced = now
-            await self._refresh()
-            entry = self._find(kid, alg)
+        if entry is None and kid not in self._by_kid:
+            now = self._clock()
+            if self._flight.running:
+                # someone else's fetch is under way: share it rather than refuse
+                await self._refresh()
+                entry = self._find(kid, alg)
+            elif not refreshed and self._may_force(now):
+                # RFC 7517 §5 / OIDC Core §10.1.1: an unknown kid may mean the provider
+                # rotated its keys; refetch once, then no more than once per cooldown.
+                self._last_forced = now
+                await self._refresh()
+                entry = self._find(kid, alg)
         if entry is None:
             raise InvalidToken("no key of the issuer matches the token's kid and alg")
         return entry.key
 
+    async def refresh_if_stale(self) -> bool:
+        """Refetch when the TTL has passed, unless a recent failure says to wait.
+
+        Returns whether a fetch was made or joined. Raises `ProviderError` only when no
+        key set was ever loaded; otherwise a failed fetch keeps the cached keys.
+        """
+        if self.fresh:
+            return False
+        if (
+            self._failed_at is not None
+            and not self._flight.running
+            and self._clock() - self._failed_at < self._error_backoff_s
+        ):
+            if self._fetched_at is None:
+                raise ProviderError("JWKS unavailable; retrying shortly")
+            return False
+        await self._refresh()
+        return True
+
     async def refresh(self) -> None:
-        """Fetch the key set now (used at start and by readiness checks)."""
+        """Fetch the key set now (used at start and by readiness checks).
+
+        Raises `ProviderError` only when no key set was ever loaded.
+        """
         await self._refresh()
 
     def _may_force(self, now: float) -> bool:
@@ -161,8 +205,8 @@ class JWKSCache:
         if kid is None:
             # without a kid, only an unambiguous key may be used
             fitting = [e for entries in self._by_kid.values() for e in entries if key_fits(e, alg)]
-            return fitting[0] if len(fitting) == 1 else None
-        fitting = [e for e in self._by_kid.get(kid, []) if key_fits(e, alg)]
+        else:
+            fitting = [e for e in self._by_kid.get(kid, ()) if key_fits(e, alg)]
         return fitting[0] if len(fitting) == 1 else None
 
     async def _refresh(self) -> None:
@@ -171,7 +215,7 @@ class JWKSCache:
         except ProviderError as exc:
             if self._fetched_at is None:
                 raise
-            # stale-if-error: keep the keys we have
+            # stale-if-error (RFC 5861 §4 in spirit): keep the keys we have
             logger.warning(
                 "JWKS refresh failed, keeping %d cached keys: %s",
                 len(self._by_kid),
@@ -182,24 +226,37 @@ class JWKSCache:
         return self._jwks_uri if isinstance(self._jwks_uri, str) else await self._jwks_uri()
 
     async def _fetch(self) -> None:
-        document = await fetch_json(self._client, await self._uri(), attempts=self._attempts)
-        keys = document.get("keys")
-        if not isinstance(keys, list):
-            raise ProviderError("JWKS document has no 'keys' list")
-        by_kid: dict[str | None, list[_Entry]] = {}
-        for jwk in keys:
-            entry = _parse(jwk)
-            if entry is None:
-                logger.info("JWKS: skipped an unusable key")
-                continue
-            kid = jwk.get("kid")
-            by_kid.setdefault(kid if isinstance(kid, str) else None, []).append(entry)
-        fingerprint = _fingerprint(keys)
+        try:
+            document = await fetch_json(self._client, await self._uri(), policy=self._retry)
+            by_kid, fingerprint = _load(document)
+        except Exception as exc:
+            self._failed_at = self._clock()
+            if isinstance(exc, SharedError):
+                raise ProviderError(exc.description) from None
+            logger.exception("JWKS fetch failed unexpectedly")
+            raise ProviderError("JWKS could not be loaded") from None
+        self._failed_at = None
         if fingerprint != self._fingerprint:
             self._by_kid, self._fingerprint = by_kid, fingerprint
             self.version += 1
-            logger.info("JWKS loaded: %d keys, version %d", len(keys), self.version)
+            logger.info("JWKS loaded: %d usable keys, version %d", len(by_kid), self.version)
         self._fetched_at = self._clock()
+
+
+def _load(document: Mapping[str, Any]) -> tuple[dict[str | None, list[_Entry]], str]:
+    """Parse a JWKS document. Raises `ProviderError` when it has no `keys` list."""
+    keys = document.get("keys")
+    if not isinstance(keys, list):
+        raise ProviderError("JWKS document has no 'keys' list")
+    by_kid: dict[str | None, list[_Entry]] = {}
+    for jwk in keys:
+        entry = _parse(jwk)
+        if entry is None:
+            logger.info("JWKS: skipped an unusable key")
+            continue
+        kid = jwk.get("kid")
+        by_kid.setdefault(kid if isinstance(kid, str) else None, []).append(entry)
+    return by_kid, _fingerprint(keys)
 
 
 def _fingerprint(keys: list[Mapping[str, Any]]) -> str:

@@ -8,13 +8,26 @@ DEFAULT_GROUPS_CLAIMS = ("groups", "roles", "realm_access.roles")
 
 
 def claim_at_path(claims: Mapping[str, Any], path: str) -> Any:
-    """Follow a dotted path (`realm_access.roles`, `resource_access.app.roles`)."""
-    value: Any = claims
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
+    """Follow a dotted path (`realm_access.roles`, `resource_access.app.roles`).
+
+    A key that itself contains dots (a client id such as `my.app`) is matched too:
+    at each level the longest run of path parts naming a key wins.
+    """
+    return _walk(claims, path.split("."))
+
+
+def _walk(value: Any, parts: list[str]) -> Any:
+    if not parts:
+        return value
+    if not isinstance(value, Mapping):
+        return None
+    for end in range(len(parts), 0, -1):
+        name = ".".join(parts[:end])
+        if name in value:
+            found = _walk(value[name], parts[end:])
+            if found is not None:
+                return found
+    return None
 
 
 def _strings(value: Any) -> frozenset[str]:
@@ -25,12 +38,20 @@ def _strings(value: Any) -> frozenset[str]:
     return frozenset()
 
 
+def _scope_values(value: Any) -> frozenset[str]:
+    # RFC 8693 §4.2 / RFC 9068 §2.2.3: a space-separated string; some providers send a
+    # list (Okta's `scp`), others a space-separated `scp` string (Microsoft Entra ID)
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list):
+        return frozenset(part for v in value if isinstance(v, str) for part in v.split())
+    return frozenset()
+
+
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
-    # RFC 9068 §2.2.3: `scope` is a space-separated string; some providers send `scp` lists
-    scope = claims.get("scope")
-    if isinstance(scope, str):
-        return frozenset(scope.split())
-    return _strings(claims.get("scp")) | _strings(scope)
+    if "scope" in claims:
+        return _scope_values(claims["scope"])
+    return _scope_values(claims.get("scp"))
 
 
 @dataclass(frozen=True)

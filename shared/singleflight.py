@@ -13,7 +13,13 @@ class SingleFlight(Generic[T]):
     def __init__(self) -> None:
         self._task: asyncio.Task[T] | None = None
 
+    @property
+    def running(self) -> bool:
+        """Whether a call is in flight that a new caller would join."""
+        return self._task is not None
+
     async def run(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Await `fn()`, or the call already in flight. Raises whatever `fn` raises."""
         if self._task is None:
             self._task = asyncio.ensure_future(fn())
             self._task.add_done_callback(self._clear)

@@ -7,8 +7,11 @@ other exception escapes `TokenVerifier.verify`, whatever the input.
 """
 
 import hashlib
+import hmac
+import json
 import logging
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +37,9 @@ MAX_TOKEN_BYTES = 16 * 1024
 _NEVER = frozenset({"none", "HS256", "HS384", "HS512"})
 # RFC 8725 §3.10 / RFC 7515 §4.1.2-4.1.6: headers that let a token choose its own key.
 _KEY_CHOOSING_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c"})
+# RFC 7515 §7.1: three base64url segments (RFC 4648 §5, no padding); a JWE has five.
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_COMPACT_JWE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){4}")
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 ClaimsCheck = Callable[[Mapping[str, Any]], None]
@@ -58,6 +64,20 @@ class TokenProfile:
     #: one-time tokens (ID, logout) are never served from the verified-token cache
     cacheable: bool = True
 
+    def __post_init__(self) -> None:
+        # tuples keep the profile hashable (it is part of the cache key) whatever was passed
+        for name in ("audiences", "token_types", "required_claims"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            object.__setattr__(self, name, tuple(value))
+        object.__setattr__(self, "token_types", tuple(normalise_typ(t) for t in self.token_types))
+        # an empty audience list would make joserfc skip the aud comparison altogether
+        if not self.audiences or not all(isinstance(a, str) and a for a in self.audiences):
+            raise ValueError(f"{self.name}: audiences must be non-empty strings")
+        if not self.token_types:
+            raise ValueError(f"{self.name}: at least one token type is needed")
+
     @classmethod
     def access_token(
         cls, audiences: tuple[str, ...], token_types: tuple[str, ...]
@@ -71,13 +91,14 @@ class TokenProfile:
         )
 
     @classmethod
-    def id_token(cls, client_id: str) -> "TokenProfile":
+    def id_token(cls, client_id: str, *, nonce: str | None = None) -> "TokenProfile":
+        """An ID token for `client_id`; with `nonce`, the token must carry exactly it."""
         return cls(
             name="id_token",
             audiences=(client_id,),
             token_types=("jwt",),
             required_claims=("exp", "iat", "sub", "iss"),
-            check=lambda claims: _check_id_token(claims, client_id),
+            check=lambda claims: _check_id_token(claims, client_id, nonce),
             cacheable=False,
         )
 
@@ -103,7 +124,7 @@ def _check_access_token(claims: Mapping[str, Any]) -> None:
         raise InvalidToken("not an access token")
 
 
-def _check_id_token(claims: Mapping[str, Any], client_id: str) -> None:
+def _check_id_token(claims: Mapping[str, Any], client_id: str, nonce: str | None = None) -> None:
     # OIDC Core §3.1.3.7 (3)-(5): with several audiences azp is required, and azp, when
     # present, must be this client.
     aud = claims.get("aud")
@@ -112,6 +133,11 @@ def _check_id_token(claims: Mapping[str, Any], client_id: str) -> None:
         raise InvalidToken("ID token with several audiences lacks azp")
     if azp is not None and azp != client_id:
         raise InvalidToken("ID token azp is not this client")
+    # OIDC Core §3.1.3.7 (11): the nonce sent in the authentication request must come back
+    if nonce is not None:
+        got = claims.get("nonce")
+        if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
+            raise InvalidToken("ID token nonce does not match")
 
 
 def _check_logout_token(claims: Mapping[str, Any]) -> None:
@@ -141,6 +167,7 @@ class TokenVerifier:
 
     `verify` serves repeated tokens from a bounded LRU cache keyed by a hash of the
     token; an entry lives until the token's `exp` and dies when the key set changes.
+    `cache_size=0` disables the cache.
     """
 
     def __init__(
@@ -156,23 +183,29 @@ class TokenVerifier:
     ) -> None:
         refused = set(algorithms) & _NEVER
         unknown = set(algorithms) - set(_ALG_KEY) - _NEVER
-        if refused or unknown:
+        if refused or unknown or not algorithms:
             raise ValueError(f"algorithms not allowed: {sorted(refused | unknown)}")
+        if not 0 <= leeway_s <= 300 or not 0 < max_token_bytes <= MAX_TOKEN_BYTES:
+            raise ValueError("leeway_s must be 0..300 and max_token_bytes 1..16384")
+        if cache_size < 0:
+            raise ValueError("cache_size must not be negative")
         self._keys = keys
         self.issuer = issuer
         self._algorithms = frozenset(algorithms)
+        # one registry for every call: the allowlist is also joserfc's own (RFC 8725 §3.1)
         self._registry = JWSRegistry(algorithms=list(algorithms))
         self._leeway_s = leeway_s
         self._clock = clock
         self._max_bytes = max_token_bytes
         self._cache_size = cache_size
-        self._cache: OrderedDict[bytes, tuple[int, VerifiedToken]] = OrderedDict()
+        self._cache: OrderedDict[tuple[bytes, TokenProfile, object], VerifiedToken] = OrderedDict()
+        self._cache_version = keys.version
 
     async def verify(self, token: object, profile: TokenProfile) -> VerifiedToken:
         """Verify `token` for `profile`.
 
         Raises `InvalidToken` for any unacceptable token and `ProviderError` when the
-        issuer's keys cannot be loaded at all.
+        issuer's keys cannot be loaded at all. Nothing else escapes, whatever `token` is.
         """
         try:
             return await self._verify(token, profile)
@@ -185,93 +218,110 @@ class TokenVerifier:
     async def _verify(self, token: object, profile: TokenProfile) -> VerifiedToken:
         if not isinstance(token, str):
             raise InvalidToken("token is not a string")
+        # issue 2 / RFC 8725 §3.x hygiene: refuse oversized input before any parsing
         if len(token) > self._max_bytes:
             raise InvalidToken("token too large")
-        if not token.isascii():
-            raise InvalidToken("malformed token")
-        segments = token.count(".") + 1
-        if segments == 5:
-            raise InvalidToken("encrypted tokens (JWE) are not accepted")
-        if segments != 3:
+        if _COMPACT_JWS.fullmatch(token) is None:
+            if _COMPACT_JWE.fullmatch(token) is not None:
+                raise InvalidToken("encrypted tokens (JWE) are not accepted")
             raise InvalidToken("malformed token")
 
-        cache_key = profile.name.encode() + hashlib.sha256(token.encode()).digest()
-        if profile.cacheable:
-            hit = self._cache_get(cache_key)
+        cache_key = None
+        if profile.cacheable and self._cache_size:
+            cache_key = (hashlib.sha256(token.encode()).digest(), profile, profile.check)
+            hit = await self._cache_get(cache_key)
             if hit is not None:
                 return hit
 
-        header = self._check_header(token, profile)
-        key = await self._keys.get_key(header.get("kid"), header["alg"])
         try:
-            decoded = jwt.decode(token, key, algorithms=[header["alg"]], registry=self._registry)
+            signed = jws.extract_compact(token.encode(), registry=self._registry)
         except JoseError as exc:
             raise InvalidToken(_describe(exc)) from None
-        claims = decoded.claims
+        header = self._check_header(signed.headers(), profile)
+        key = await self._keys.get_key(header.get("kid"), header["alg"])
+        try:
+            valid = jws.validate_compact(signed, key, registry=self._registry)
+        except JoseError as exc:
+            raise InvalidToken(_describe(exc)) from None
+        if not valid:
+            raise InvalidToken("token signature is invalid")
+        try:
+            claims = json.loads(signed.payload)
+        except (ValueError, RecursionError):
+            raise InvalidToken("token payload is not JSON") from None
+        if not isinstance(claims, dict):
+            raise InvalidToken("token payload is not a JSON object")
         self._check_claims(claims, profile)
-        verified = VerifiedToken(header=dict(decoded.header), claims=claims)
-        if profile.cacheable:
+        verified = VerifiedToken(header=header, claims=claims)
+        if cache_key is not None:
             self._cache_put(cache_key, verified)
         return verified
 
-    def _check_header(self, token: str, profile: TokenProfile) -> dict[str, Any]:
-        try:
-            header = dict(jws.extract_compact(token.encode(), registry=self._registry).headers())
-        except JoseError as exc:
-            raise InvalidToken(_describe(exc)) from None
+    def _check_header(self, header: object, profile: TokenProfile) -> dict[str, Any]:
+        if not isinstance(header, dict):
+            raise InvalidToken("malformed token header")
         alg = header.get("alg")
+        # RFC 8725 §3.1: the algorithm comes from our allowlist, never from the token alone
         if not isinstance(alg, str) or alg not in self._algorithms:
             raise InvalidToken("token algorithm is not allowed")
-        if _KEY_CHOOSING_HEADERS & header.keys():
+        # RFC 8725 §3.10 / RFC 7515 §4.1.2-4.1.6: a token never chooses its own key
+        if not _KEY_CHOOSING_HEADERS.isdisjoint(header):
             raise InvalidToken("token header names its own key (jku/x5u/jwk/x5c)")
         # RFC 7515 §4.1.11: we understand no extension, so any crit is refused;
-        # RFC 7797 b64=false payloads are refused with it.
+        # RFC 7797 b64=false (unencoded payload) is refused with it.
         if "crit" in header or "b64" in header:
             raise InvalidToken("token header uses unsupported extensions")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise InvalidToken("token kid is not a string")
+        # RFC 9068 §4 / RFC 8725 §3.11: explicit typing keeps token kinds apart
         typ = header.get("typ", "JWT")
         if not isinstance(typ, str) or normalise_typ(typ) not in profile.token_types:
             raise InvalidToken("token type (typ) is not accepted here")
         return header
 
-    def _check_claims(self, claims: Mapping[str, Any], profile: TokenProfile) -> None:
+    def _check_claims(self, claims: dict[str, Any], profile: TokenProfile) -> None:
         options: dict[str, Any] = {name: {"essential": True} for name in profile.required_claims}
+        # RFC 7519 §4.1.1 / OIDC Core §3.1.3.7 (2): exact, case-sensitive issuer match
         options["iss"] = {"essential": True, "value": self.issuer}
+        # RFC 7519 §4.1.3: reject unless one of our audiences is in aud
         options["aud"] = {"essential": True, "values": list(profile.audiences)}
         registry = jwt.JWTClaimsRegistry(now=int(self._clock()), leeway=self._leeway_s, **options)
         try:
-            registry.validate(dict(claims))
+            registry.validate(claims)
         except JoseError as exc:
             raise InvalidToken(_describe(exc)) from None
-        for name in ("exp", "iat", "nbf"):
-            # JSON booleans pass as numbers in Python; a NumericDate is never a bool
-            if isinstance(claims.get(name), bool):
-                raise InvalidToken(f"claim {name} is not a NumericDate")
         if profile.check is not None:
             profile.check(claims)
 
-    def _cache_get(self, key: bytes) -> VerifiedToken | None:
-        entry = self._cache.get(key)
-        if entry is None:
+    async def _cache_get(self, key: tuple[bytes, TokenProfile, object]) -> VerifiedToken | None:
+        if not self._cache:
             return None
-        version, verified = entry
-        if (
-            version != self._keys.version
-            or not self._keys.fresh
-            or verified.expires_at <= self._clock()
-        ):
+        # a stale key set is refetched first, so a rotation drops the entries below
+        await self._keys.refresh_if_stale()
+        if self._cache_version != self._keys.version:
+            self._cache.clear()
+            return None
+        verified = self._cache.get(key)
+        if verified is None:
+            return None
+        if verified.expires_at <= self._clock():
             del self._cache[key]
             return None
         self._cache.move_to_end(key)
         return verified
 
-    def _cache_put(self, key: bytes, verified: VerifiedToken) -> None:
-        self._cache[key] = (self._keys.version, verified)
-        self._cache.move_to_end(key)
+    def _cache_put(self, key: tuple[bytes, TokenProfile, object], verified: VerifiedToken) -> None:
+        if self._cache_version != self._keys.version:
+            self._cache.clear()
+            self._cache_version = self._keys.version
+        self._cache[key] = verified
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        """Forget every verified token (e.g. after a revocation)."""
+        self._cache.clear()
 
 
 def _describe(exc: JoseError) -> str:

@@ -1,18 +1,30 @@
-"""Test-only token minting: signing keys, a JWKS document and signed JWTs."""
+"""Test-only token minting: signing keys, a JWKS document and signed JWTs.
 
+Also the raw-forging helpers the attack tests need, for tokens joserfc refuses to make
+(HS256 keyed with an RSA public key, `alg: none`, arbitrary headers).
+"""
+
+import base64
+import hashlib
+import hmac
+import json
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
 
 ISSUER = "https://idp.test"
 AUDIENCE = "https://api.test"
 
 SigningKey = RSAKey | ECKey | OKPKey
+
+_EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 
 
 def generate_key(alg: str = "RS256", kid: str | None = None) -> SigningKey:
@@ -20,11 +32,54 @@ def generate_key(alg: str = "RS256", kid: str | None = None) -> SigningKey:
     params = {"kid": kid, "use": "sig", "alg": alg}
     if alg.startswith(("RS", "PS")):
         return RSAKey.generate_key(2048, parameters=params)
-    if alg == "ES256":
-        return ECKey.generate_key("P-256", parameters=params)
-    if alg == "EdDSA":
+    if alg in _EC_CURVES:
+        return ECKey.generate_key(_EC_CURVES[alg], parameters=params)  # type: ignore[arg-type]
+    if alg in ("EdDSA", "Ed25519"):
         return OKPKey.generate_key("Ed25519", parameters=params)
     raise ValueError(alg)
+
+
+def b64url(data: bytes | str | Mapping[str, Any]) -> str:
+    """base64url without padding (RFC 7515 §2) of bytes, text or a JSON object."""
+    if isinstance(data, Mapping):
+        data = json.dumps(data, separators=(",", ":"))
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def forge_hs256(header: Mapping[str, Any], claims: Mapping[str, Any], secret: bytes) -> str:
+    """An HS256 token keyed with `secret`, built by hand (joserfc refuses this misuse)."""
+    signing_input = f"{b64url(header)}.{b64url(claims)}"
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def forge_unsigned(header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
+    """An `alg: none` style token: header and payload with an empty signature."""
+    return f"{b64url(header)}.{b64url(claims)}."
+
+
+def sign_raw(header: Mapping[str, Any], payload: bytes | Mapping[str, Any], key: SigningKey) -> str:
+    """Sign exactly `header` and `payload` with `key`, bypassing joserfc's header checks.
+
+    For attack tokens whose headers a careful library refuses to produce (`crit`, `jku`,
+    `b64`...). The signature is genuine, so only the verifier's own rules can reject them.
+    """
+    alg = JWSRegistry.algorithms[header["alg"]]
+    signing_input = f"{b64url(header)}.{b64url(payload)}"
+    return f"{signing_input}.{b64url(alg.sign(signing_input.encode(), key))}"
+
+
+def public_pem(key: RSAKey | ECKey | OKPKey) -> bytes:
+    """The public key in PEM (SubjectPublicKeyInfo), the bytes a confused verifier would use."""
+    return key.public_key.public_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 @dataclass
@@ -38,6 +93,23 @@ class TokenFactory:
     def jwks(self) -> dict[str, Any]:
         return KeySet(self.keys).as_dict(private=False)
 
+    def claims(
+        self, *, now: float | None = None, lifetime_s: int = 300, **overrides: Any
+    ) -> dict[str, Any]:
+        """The default claims of `mint`, with overrides; a `None` override removes a claim."""
+        now = time.time() if now is None else now
+        body: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": "user-1",
+            "iat": int(now),
+            "exp": int(now) + lifetime_s,
+            "jti": uuid.uuid4().hex,
+            "scope": "openid profile",
+        }
+        body.update(overrides)
+        return {k: v for k, v in body.items() if v is not None}
+
     def mint(
         self,
         claims: Mapping[str, Any] | None = None,
@@ -49,21 +121,9 @@ class TokenFactory:
         **overrides: Any,
     ) -> str:
         key = key or self.keys[0]
-        now = time.time() if now is None else now
-        body: dict[str, Any] = {
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": "user-1",
-            "iat": int(now),
-            "exp": int(now) + lifetime_s,
-            "jti": uuid.uuid4().hex,
-            "scope": "openid profile",
-        }
-        body.update(claims or {})
-        body.update(overrides)
-        body = {k: v for k, v in body.items() if v is not None}
+        body = self.claims(now=now, lifetime_s=lifetime_s, **{**(claims or {}), **overrides})
         alg = key.alg or "RS256"
         hdr = {"alg": alg, "kid": key.kid, "typ": "at+jwt"}
         hdr.update(header or {})
         hdr = {k: v for k, v in hdr.items() if v is not None}
-        return jwt.encode(hdr, body, key, algorithms=[hdr["alg"]])
+        return jwt.encode(hdr, body, key, algorithms=[hdr["alg"]], default_type=None)
