@@ -1,0 +1,112 @@
+"""`create_app(settings)`: the BFF as a Starlette application."""
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
+
+from bff import auth, health
+from bff.context import BFF
+from bff.cookies import CookiePolicy
+from bff.keyring import KeyRing
+from bff.logs import RequestIdMiddleware
+from bff.oidc import Provider
+from bff.proxy import proxy
+from bff.refresh import Refresher
+from bff.session.factory import build_store
+from bff.session.manager import SessionManager
+from bff.settings import Settings
+from bff.spa import SPAStaticFiles
+from bff.transaction import Transactions
+from shared import JWKSCache, MetadataCache, SharedError, TokenVerifier
+from shared.fetch import RetryPolicy
+
+logger = logging.getLogger(__name__)
+API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    clock: Callable[[], float] = time.time,
+    retry: RetryPolicy | None = None,
+) -> Starlette:
+    """Build the app. `http_client` (provider and upstream calls), `clock` and `retry`
+    (provider fetches) are seams for tests; without a client the app makes one pooled
+    client for its lifetime."""
+    client = http_client or httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        follow_redirects=False,
+        trust_env=False,
+    )
+    ring = KeyRing(settings.session_keys)
+    policy = CookiePolicy(secure=settings.secure_cookies, samesite=settings.cookie_samesite)
+    store, revocations = build_store(settings, ring, policy, clock)
+    metadata = MetadataCache(settings.oidc_issuer, client, clock=clock, retry=retry)
+
+    async def jwks_uri() -> str:
+        return (await metadata.get()).jwks_uri
+
+    verifier = TokenVerifier(
+        JWKSCache(client, jwks_uri, clock=clock, retry=retry), issuer=settings.oidc_issuer, clock=clock
+    )
+    provider = Provider(settings, client, metadata, verifier, clock)
+    upstream_url, prefix, scheme, host = BFF.urls(settings)
+    bff = BFF(
+        settings=settings,
+        clock=clock,
+        policy=policy,
+        sessions=SessionManager(
+            store,
+            revocations,
+            max_age_s=settings.session_max_age_s,
+            idle_s=settings.session_idle_s,
+            clock=clock,
+        ),
+        transactions=Transactions(ring, policy, clock),
+        provider=provider,
+        refresher=Refresher(provider, margin_s=settings.refresh_margin_s, clock=clock),
+        upstream=client,
+        upstream_url=upstream_url,
+        upstream_prefix=prefix,
+        public_scheme=scheme,
+        public_host=host,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await metadata.get()  # warm up; /readyz reports if the provider is down
+        except SharedError as exc:
+            logger.warning("provider metadata not loaded at start: %s", exc.description)
+        try:
+            yield
+        finally:
+            if http_client is None:
+                await client.aclose()
+            closer = getattr(store, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    routes = [
+        Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
+        Route("/auth/login", auth.login, methods=["GET"]),
+        Route("/auth/callback", auth.callback, methods=["GET"]),
+        Route("/auth/me", auth.me, methods=["GET"]),
+        Route("/auth/logout", auth.logout, methods=["POST"]),
+        Route("/auth/backchannel-logout", auth.backchannel_logout, methods=["POST"]),
+        Route("/api", proxy, methods=API_METHODS),
+        Route("/api/{path:path}", proxy, methods=API_METHODS),
+        Mount("/", app=SPAStaticFiles(settings.static_dir)),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], lifespan=lifespan)
+    app.state.bff = bff
+    return app

@@ -1,0 +1,239 @@
+"""`/auth/*`: login, callback, me, logout and back-channel logout."""
+
+import contextlib
+import hashlib
+import hmac
+import logging
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from bff.context import BFF
+from bff.guards import cross_site, csrf_ok, safe_return_to, valid_prompt
+from bff.oidc import OAuthFailure
+from bff.pages import NO_STORE, error_page, json_error
+from bff.session.model import Session, profile_claims
+from bff.session.store import SessionTooLarge
+from bff.transaction import TTL_S as LOGIN_TTL_S
+from shared import SharedError
+
+logger = logging.getLogger(__name__)
+audit = logging.getLogger("bff.audit")
+
+#: `prompt=none` answers that mean "not signed in at the provider" (OIDC Core §3.1.2.6)
+SILENT_LOGIN_ERRORS = frozenset(
+    {"login_required", "interaction_required", "consent_required", "account_selection_required"}
+)
+#: query parameter added to `returnTo` when a silent login found no provider session
+SILENT_LOGIN_MARKER = "auth_error"
+MAX_FORM_BYTES = 64 * 1024
+
+
+def _redirect(location: str, cookie_lines: list[str]) -> Response:
+    response = RedirectResponse(location, status_code=302, headers=NO_STORE)
+    BFF.add_cookies(response, cookie_lines)
+    return response
+
+
+async def login(request: Request) -> Response:
+    bff: BFF = request.app.state.bff
+    return_to = safe_return_to(request.query_params.get("returnTo"))
+    prompt = request.query_params.get("prompt") or None
+    if return_to is None:
+        audit.info("login_refused reason=invalid_return_to")
+        return error_page("invalid_return_to")
+    if not valid_prompt(prompt):
+        return error_page("invalid_prompt")
+    tx, lines = bff.transactions.begin(bff.cookies_of(request), return_to, prompt)
+    try:
+        url = await bff.provider.authorization_url(tx)
+    except SharedError as exc:
+        logger.warning("login impossible, provider metadata unavailable: %s", exc.description)
+        return error_page("provider_unavailable", 503)
+    audit.info("login_started")
+    return _redirect(url, lines)
+
+
+async def callback(request: Request) -> Response:
+    bff: BFF = request.app.state.bff
+    try:
+        return await _callback(bff, request)
+    except Exception:  # SPEC: any failure is a 400 page, never a 500
+        logger.exception("callback failed unexpectedly")
+        return error_page("server_error")
+
+
+async def _callback(bff: BFF, request: Request) -> Response:
+    params = request.query_params
+    cookies = bff.cookies_of(request)
+    state = params.get("state")
+    if not state or len(state) > 512:
+        return _fail("invalid_state", [])
+    tx, removal = bff.transactions.find(cookies, state)
+    if tx is None:
+        return _fail("invalid_state", removal)
+    # one-time state: a replayed callback (even with a saved cookie) is refused
+    state_key = "state:" + hashlib.sha256(state.encode()).hexdigest()
+    if not await bff.sessions.revocations.first_use(state_key, LOGIN_TTL_S):
+        return _fail("invalid_state", removal)
+
+    try:
+        meta = await bff.provider.metadata.get()
+    except SharedError:
+        return _fail("provider_unavailable", removal)
+    iss = params.get("iss")
+    # RFC 9207 §2.4: compare iss when present (also on error responses); a provider that
+    # advertises the parameter must send it.
+    if iss is not None and iss != meta.issuer:
+        return _fail("invalid_issuer", removal)
+    if iss is None and meta.authorization_response_iss_parameter_supported:
+        return _fail("invalid_issuer", removal)
+
+    error = params.get("error")
+    if error:
+        if tx.prompt and "none" in tx.prompt.split() and error in SILENT_LOGIN_ERRORS:
+            audit.info("login_silent_failed error=%s", error)
+            separator = "&" if "?" in tx.return_to else "?"
+            marker = urlencode({SILENT_LOGIN_MARKER: "login_required"})
+            return _redirect(f"{tx.return_to}{separator}{marker}", removal)
+        return _fail(error, removal)
+    code = params.get("code")
+    if not code or len(code) > 4096:
+        return _fail("invalid_request", removal)
+
+    try:
+        tokens = await bff.provider.exchange_code(code, tx.code_verifier)
+    except OAuthFailure as exc:
+        return _fail(exc.error, removal)
+    if not tokens.id_token:
+        return _fail("invalid_id_token", removal)
+    try:
+        verified = await bff.provider.verify_id_token(tokens.id_token)
+    except SharedError as exc:
+        logger.info("ID token refused: %s", exc.description)
+        return _fail("invalid_id_token", removal)
+    nonce = verified.claims.get("nonce")
+    # OIDC Core §3.1.3.7 (11): the nonce must be the one this browser's login sent
+    if not isinstance(nonce, str) or not hmac.compare_digest(nonce.encode(), tx.nonce.encode()):
+        return _fail("invalid_nonce", removal)
+
+    claims = dict(verified.claims)
+    sid = claims.get("sid")
+    now = bff.clock()
+    session = Session.new(
+        sub=str(claims["sub"]),
+        sid=sid if isinstance(sid, str) else None,
+        claims=profile_claims(claims),
+        access_token=tokens.access_token,
+        access_expires_at=tokens.expires_at,
+        refresh_token=tokens.refresh_token,
+        id_token=tokens.id_token,
+        created_at=now,
+        seen_at=now,
+    )
+    try:
+        # a fresh session every login (no fixation); stale chunks of an older one go
+        lines = await bff.sessions.save(session, cookies)
+    except SessionTooLarge as exc:
+        logger.error("login refused: %s", exc)
+        return _fail("session_too_large", removal)
+    audit.info("login_succeeded")
+    return _redirect(tx.return_to, removal + lines)
+
+
+def _fail(error: str, cookie_lines: list[str]) -> Response:
+    audit.info("login_failed error=%s", error[:64])
+    response = error_page(error)
+    BFF.add_cookies(response, cookie_lines)
+    return response
+
+
+async def me(request: Request) -> Response:
+    bff: BFF = request.app.state.bff
+    cookies = bff.cookies_of(request)
+    current = await bff.sessions.load(cookies)
+    if current is None:
+        response = json_error(401, "unauthenticated", login_url="/auth/login")
+        BFF.add_cookies(response, await bff.sessions.clear(cookies))
+        return response
+    session = current.session
+    expires = session.expires_at(bff.sessions.max_age_s, bff.sessions.idle_s)
+    body = {
+        "sub": session.sub,
+        "name": session.claims.get("name"),
+        "email": session.claims.get("email"),
+        "groups": session.claims.get("groups", []),
+        "session": {"expires_at": datetime.fromtimestamp(expires, UTC).isoformat()},
+    }
+    response = JSONResponse(body, headers=NO_STORE)
+    if current.dirty:
+        BFF.add_cookies(response, await bff.save_quietly(session, cookies))
+    return response
+
+
+async def logout(request: Request) -> Response:
+    bff: BFF = request.app.state.bff
+    if cross_site(request.headers) or not csrf_ok(request.method, request.headers):
+        return json_error(403, "csrf", error_description="X-CSRF: 1 header required")
+    cookies = bff.cookies_of(request)
+    current = await bff.sessions.load(cookies)
+    id_token = None
+    if current is None:
+        lines = await bff.sessions.clear(cookies)
+    else:
+        session = current.session
+        id_token = session.id_token
+        lines = await bff.sessions.end(session, cookies)
+        if session.refresh_token:
+            await bff.provider.revoke(session.refresh_token)  # RFC 7009 §2
+        audit.info("logout")
+    with contextlib.suppress(SharedError):
+        await bff.provider.metadata.get()
+    logout_url = bff.provider.end_session_url(id_token)
+    response = JSONResponse({"logout_url": logout_url}, headers=NO_STORE)
+    BFF.add_cookies(response, lines)
+    return response
+
+
+async def backchannel_logout(request: Request) -> Response:
+    bff: BFF = request.app.state.bff
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return _bcl_error("request too large")
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return _bcl_error("expected a form-encoded logout_token")
+    values = parse_qs(body.decode("latin-1"), max_num_fields=10).get("logout_token", [])
+    if len(values) != 1:
+        return _bcl_error("exactly one logout_token is required")
+    try:
+        verified = await bff.provider.verify_logout_token(values[0])
+    except SharedError as exc:
+        audit.info("backchannel_logout_refused reason=%s", exc.error)
+        return _bcl_error(exc.description)
+    claims = verified.claims
+    jti = claims.get("jti")
+    now = bff.clock()
+    # OIDC Back-Channel Logout 1.0 §2.6 (10): refuse a logout token already seen (jti);
+    # remember it at least until it expires.
+    ttl = int(max(float(claims.get("exp", now)) - now, 0)) + 600
+    if not isinstance(jti, str) or not await bff.sessions.revocations.first_use(
+        f"jti:{claims.get('iss')}:{jti}", ttl
+    ):
+        audit.info("backchannel_logout_refused reason=replay")
+        return _bcl_error("logout token replayed")
+    sid, sub = claims.get("sid"), claims.get("sub")
+    # §2.7: with a sid, that provider session ends; with only a sub, every session of it.
+    # Entries live as long as a session can (BFF_SESSION_MAX_AGE_S).
+    key = f"sid:{sid}" if isinstance(sid, str) else f"sub:{sub}"
+    await bff.sessions.revocations.revoke(key, now, bff.sessions.max_age_s)
+    audit.info("backchannel_logout kind=%s", key.split(":", 1)[0])
+    return Response(status_code=200, headers=NO_STORE)
+
+
+def _bcl_error(description: str) -> Response:
+    # §2.8: 400 with an OAuth-style JSON error body
+    return json_error(400, "invalid_request", error_description=description[:200])

@@ -1,0 +1,65 @@
+"""`BFF`: the per-application objects every route needs, built once by `create_app`."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bff.cookies import CookiePolicy, parse_cookie_header
+from bff.oidc import Provider
+from bff.refresh import Refresher
+from bff.session.manager import SessionManager
+from bff.session.model import Session
+from bff.session.store import SessionTooLarge
+from bff.settings import Settings
+from bff.transaction import Transactions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BFF:
+    settings: Settings
+    clock: Callable[[], float]
+    policy: CookiePolicy
+    sessions: SessionManager
+    transactions: Transactions
+    provider: Provider
+    refresher: Refresher
+    #: the one pooled client for every outbound call (provider and upstream)
+    upstream: httpx.AsyncClient
+    upstream_url: httpx.URL
+    upstream_prefix: bytes
+    public_scheme: bytes
+    public_host: bytes
+
+    @staticmethod
+    def urls(settings: Settings) -> tuple[httpx.URL, bytes, bytes, bytes]:
+        upstream = httpx.URL(settings.upstream_url)
+        prefix = upstream.raw_path.split(b"?", 1)[0].rstrip(b"/") + b"/"
+        public = urlsplit(settings.public_url)
+        return upstream, prefix, public.scheme.encode(), public.netloc.encode()
+
+    def cookies_of(self, request: Request) -> dict[str, str]:
+        # HTTP/2 may split the Cookie header (RFC 9113 §8.2.3): join them back
+        values = [v for n, v in request.scope["headers"] if n == b"cookie"]
+        if not values:
+            return {}
+        return parse_cookie_header(b"; ".join(values).decode("latin-1"))
+
+    @staticmethod
+    def add_cookies(response: Response, lines: list[str]) -> None:
+        for line in lines:
+            response.raw_headers.append((b"set-cookie", line.encode("latin-1")))
+
+    async def save_quietly(self, session: Session, cookies: dict[str, str]) -> list[str]:
+        """Write a session back; one that no longer fits ends (never a half-written session)."""
+        try:
+            return await self.sessions.save(session, cookies)
+        except SessionTooLarge as exc:
+            logger.error("session no longer fits its cookies, ending it: %s", exc)
+            return await self.sessions.end(session, cookies)

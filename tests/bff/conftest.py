@@ -1,0 +1,131 @@
+"""BFF test harness: the real app, a fake provider and a recording upstream, in-process."""
+
+import base64
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from bff.app import create_app
+from bff.settings import Settings
+from shared.fetch import RetryPolicy
+from tests.bff.fakes import (
+    CLIENT_ID,
+    ISSUER,
+    PUBLIC_URL,
+    UPSTREAM,
+    FakeClock,
+    FakeProvider,
+    RecordingUpstream,
+)
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+NO_RETRY = RetryPolicy(attempts=1, sleep=_no_sleep)
+
+
+def make_key(kid: str) -> str:
+    return f"{kid}:{base64.urlsafe_b64encode(os.urandom(32)).rstrip(b'=').decode()}"
+
+
+KEY_A = make_key("a")
+KEY_B = make_key("b")
+
+
+def make_settings(static_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "oidc_issuer": ISSUER,
+        "client_id": CLIENT_ID,
+        "client_secret": "s3cret",
+        "public_url": PUBLIC_URL,
+        "session_keys": KEY_A,
+        "upstream_url": UPSTREAM,
+        "static_dir": static_dir,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class Harness:
+    clock: FakeClock
+    provider: FakeProvider
+    upstream: RecordingUpstream
+    settings: Settings
+    app: Starlette
+    client: httpx.AsyncClient
+    outbound: httpx.AsyncClient
+    static_dir: Path
+
+    @property
+    def bff(self) -> Any:
+        return self.app.state.bff
+
+    async def start_login(self, path: str = "/auth/login", **params: str) -> dict[str, str]:
+        response = await self.client.get(path, params=params)
+        assert response.status_code == 302, response.text
+        return dict(parse_qsl(urlsplit(response.headers["location"]).query))
+
+    async def callback(self, query: dict[str, str], **extra: str) -> httpx.Response:
+        return await self.client.get("/auth/callback", params={**query, **extra})
+
+    async def login(self, return_to: str = "/", **approve: Any) -> httpx.Response:
+        query = await self.start_login(returnTo=return_to)
+        code = self.provider.approve(query, **approve)
+        response = await self.callback({"code": code, "state": query["state"], "iss": ISSUER})
+        assert response.status_code == 302, response.text
+        return response
+
+    def rebuild(self, **overrides: Any) -> None:
+        """The same browser and provider, a BFF restarted with other settings."""
+        self.settings = make_settings(self.static_dir, **overrides)
+        self.app = create_app(self.settings, http_client=self.outbound, clock=self.clock, retry=NO_RETRY)
+        self.client._transport = httpx.ASGITransport(app=self.app, client=("203.0.113.7", 4711))
+
+    def session_cookies(self) -> dict[str, str]:
+        return {c.name: c.value for c in self.client.cookies.jar if "bff-session" in c.name}
+
+    async def api(self, path: str, method: str = "GET", **kwargs: Any) -> httpx.Response:
+        headers = {"X-CSRF": "1", **kwargs.pop("headers", {})}
+        return await self.client.request(method, path, headers=headers, **kwargs)
+
+
+def build_harness(tmp_path: Path, **overrides: Any) -> Harness:
+    clock = FakeClock()
+    provider = FakeProvider(clock)
+    upstream = RecordingUpstream()
+    outbound = httpx.AsyncClient(
+        mounts={
+            ISSUER: httpx.ASGITransport(app=provider.app),
+            UPSTREAM: httpx.ASGITransport(app=upstream.app),
+        }
+    )
+    static_dir = tmp_path / "static"
+    static_dir.mkdir(exist_ok=True)
+    (static_dir / "index.html").write_text("<!doctype html><title>spa</title>")
+    settings = make_settings(static_dir, **overrides)
+    app = create_app(settings, http_client=outbound, clock=clock, retry=NO_RETRY)
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)),
+        base_url=settings.public_url,
+    )
+    return Harness(clock, provider, upstream, settings, app, client, outbound, static_dir)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    h = build_harness(tmp_path)
+    try:
+        yield h
+    finally:
+        await h.client.aclose()
+        await h.outbound.aclose()
