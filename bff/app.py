@@ -55,7 +55,9 @@ def create_app(
         return (await metadata.get()).jwks_uri
 
     verifier = TokenVerifier(
-        JWKSCache(client, jwks_uri, clock=clock, retry=retry), issuer=settings.oidc_issuer, clock=clock
+        JWKSCache(client, jwks_uri, clock=clock, retry=retry),
+        issuer=settings.oidc_issuer,
+        clock=clock,
     )
     provider = Provider(settings, client, metadata, verifier, clock)
     upstream_url, prefix, scheme, host = BFF.urls(settings)

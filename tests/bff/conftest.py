@@ -88,7 +88,9 @@ class Harness:
     def rebuild(self, **overrides: Any) -> None:
         """The same browser and provider, a BFF restarted with other settings."""
         self.settings = make_settings(self.static_dir, **overrides)
-        self.app = create_app(self.settings, http_client=self.outbound, clock=self.clock, retry=NO_RETRY)
+        self.app = create_app(
+            self.settings, http_client=self.outbound, clock=self.clock, retry=NO_RETRY
+        )
         self.client._transport = httpx.ASGITransport(app=self.app, client=("203.0.113.7", 4711))
 
     def session_cookies(self) -> dict[str, str]:

@@ -261,5 +261,3 @@ class RecordingUpstream:
         for name, value in self.received[index]["headers"]:
             out.setdefault(name.lower(), []).append(value)
         return out
-
-

@@ -18,10 +18,13 @@ async def test_login_redirects_with_pkce_state_nonce(harness: Harness) -> None:
     assert len(query["code_challenge"]) == 43
     assert query["redirect_uri"] == "https://app.test/auth/callback"
     assert query["prompt"] == "login"
-    assert len(query["state"]) >= 43 and len(query["nonce"]) >= 43
+    assert len(query["state"]) >= 43
+    assert len(query["nonce"]) >= 43
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("__Host-Http-bff-login.")
-    assert "SameSite=Lax" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
     assert "Max-Age=600" in cookie
 
 
@@ -42,7 +45,8 @@ async def test_full_login_me_proxy_logout(harness: Harness) -> None:
     assert body["name"] == "Alice Example"
     assert body["groups"] == ["admin"]
     assert "expires_at" in body["session"]
-    assert "token" not in me.text and "at-" not in me.text
+    assert "token" not in me.text
+    assert "at-" not in me.text
 
     api = await harness.api("/api/products", params={"limit": "5"})
     assert api.status_code == 200, api.text
@@ -84,6 +88,7 @@ async def test_unauthenticated_api_gets_login_url(harness: Harness) -> None:
 async def test_spa_fallback_and_health(harness: Harness) -> None:
     assert (await harness.client.get("/healthz")).json() == {"status": "ok"}
     deep = await harness.client.get("/some/client/route")
-    assert deep.status_code == 200 and "spa" in deep.text
+    assert deep.status_code == 200
+    assert "spa" in deep.text
     ready = await harness.client.get("/readyz")
     assert ready.status_code == 200, ready.text
