@@ -19,6 +19,8 @@ from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
     ExpiredTokenError,
     JoseError,
     MissingClaimError,
@@ -192,8 +194,11 @@ class TokenVerifier:
         self._keys = keys
         self.issuer = issuer
         self._algorithms = frozenset(algorithms)
-        # one registry for every call: the allowlist is also joserfc's own (RFC 8725 §3.1)
-        self._registry = JWSRegistry(algorithms=list(algorithms))
+        # One registry for every call; the allowlist is also joserfc's own (RFC 8725 §3.1).
+        # RFC 7515 §4: header parameters that are neither understood nor critical MUST be
+        # ignored, so unknown ones are let through; every parameter that could change
+        # how we verify (alg, kid, crit, b64, jku, x5u, jwk, x5c) is checked explicitly.
+        self._registry = JWSRegistry(algorithms=list(algorithms), strict_check_header=False)
         self._leeway_s = leeway_s
         self._clock = clock
         self._max_bytes = max_token_bytes
@@ -325,10 +330,17 @@ class TokenVerifier:
 
 
 def _describe(exc: JoseError) -> str:
-    """A short, token-free description of a joserfc error."""
+    """A short description of a joserfc error that carries nothing from the token.
+
+    Header errors may quote attacker-chosen header names, so only the error's fixed
+    code is used; claim errors name claims we asked for, which are safe to repeat.
+    """
     if isinstance(exc, ExpiredTokenError):
         return "token expired"
+    if isinstance(exc, BadSignatureError):
+        return "token signature is invalid"
     if isinstance(exc, MissingClaimError):
-        return f"token lacks a required claim ({exc.description})"
-    description = getattr(exc, "description", None) or exc.error
-    return str(description)[:200]
+        return f"token lacks a required claim ({exc.claim})"
+    if isinstance(exc, ClaimError):
+        return f"token claim {exc.claim} rejected: {exc.description}"[:200]
+    return f"token rejected ({exc.error})"

@@ -64,15 +64,21 @@ def forge_unsigned(header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
     return f"{b64url(header)}.{b64url(claims)}."
 
 
-def sign_raw(header: Mapping[str, Any], payload: bytes | Mapping[str, Any], key: SigningKey) -> str:
+def sign_raw(
+    header: Mapping[str, Any],
+    payload: bytes | Mapping[str, Any],
+    key: SigningKey,
+    alg: str | None = None,
+) -> str:
     """Sign exactly `header` and `payload` with `key`, bypassing joserfc's header checks.
 
     For attack tokens whose headers a careful library refuses to produce (`crit`, `jku`,
     `b64`...). The signature is genuine, so only the verifier's own rules can reject them.
+    `alg` names the algorithm when the header has no usable one.
     """
-    alg = JWSRegistry.algorithms[header["alg"]]
+    model = JWSRegistry.algorithms[alg or header["alg"]]
     signing_input = f"{b64url(header)}.{b64url(payload)}"
-    return f"{signing_input}.{b64url(alg.sign(signing_input.encode(), key))}"
+    return f"{signing_input}.{b64url(model.sign(signing_input.encode(), key))}"
 
 
 def public_pem(key: RSAKey | ECKey | OKPKey) -> bytes:

@@ -1,0 +1,82 @@
+"""Fixtures for the `shared` tests: a settable clock, recorded sleeps, a trusted issuer."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from shared import JWKSCache, TokenVerifier
+from shared.fetch import RetryPolicy
+from tests.support.tokens import ISSUER, TokenFactory, generate_key
+
+JWKS_URL = f"{ISSUER}/jwks"
+#: a fixed "now" for every deterministic test (2023-11-14T22:13:20Z)
+NOW = 1_700_000_000.0
+
+
+class FakeClock:
+    """An injectable clock that only moves when told to."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class RecordedSleep:
+    """An injectable `sleep` that records the delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sleeps() -> RecordedSleep:
+    return RecordedSleep()
+
+
+@pytest.fixture
+def retry(sleeps: RecordedSleep) -> RetryPolicy:
+    return RetryPolicy(attempts=3, sleep=sleeps)
+
+
+@pytest.fixture(scope="session")
+def factory() -> TokenFactory:
+    """The trusted issuer: RS256, PS256, ES256 and EdDSA keys (key generation is slow)."""
+    return TokenFactory(
+        keys=[
+            generate_key("RS256", "rsa-1"),
+            generate_key("PS256", "ps-1"),
+            generate_key("ES256", "ec-1"),
+            generate_key("EdDSA", "ed-1"),
+        ]
+    )
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as c:
+        yield c
+
+
+def make_verifier(
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    *,
+    cache_size: int = 10_000,
+    retry: RetryPolicy | None = None,
+) -> TokenVerifier:
+    keys = JWKSCache(client, JWKS_URL, clock=clock, retry=retry or RetryPolicy(attempts=1))
+    return TokenVerifier(keys, issuer=ISSUER, clock=clock, cache_size=cache_size)
