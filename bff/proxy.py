@@ -157,11 +157,14 @@ async def proxy(request: Request) -> Response:
     )
     has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
     for attempt in (0, 1):
-        upstream_request = bff.upstream.build_request(
+        # httpx.Request, not client.build_request: the client's default headers (its
+        # User-Agent, Accept-Encoding, Connection) must not be mixed into the browser's.
+        upstream_request = httpx.Request(
             request.method,
             url,
             headers=_forward_headers(request, session.access_token, request_id, bff),
             content=request.stream() if has_body else None,
+            extensions={"timeout": bff.upstream.timeout.as_dict()},
         )
         try:
             upstream = await bff.upstream.send(upstream_request, stream=True)

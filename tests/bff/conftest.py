@@ -131,3 +131,60 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     finally:
         await h.client.aclose()
         await h.outbound.aclose()
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def header_names(self) -> set[str]:
+        return {k.decode().lower() for k, _ in self.headers}
+
+
+async def raw_request(
+    app: Starlette,
+    method: str,
+    raw_path: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    body: bytes = b"",
+) -> RawResponse:
+    """Drive the ASGI app with an exact, un-normalised path (httpx would clean `..`)."""
+    path, _, query = raw_path.partition(b"?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "https",
+        "path": path.decode("latin-1"),
+        "raw_path": path,
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"app.test"), *(headers or [])],
+        "client": ("203.0.113.7", 4711),
+        "server": ("app.test", 443),
+        "state": {},
+    }
+    sent = False
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    await app(scope, receive, send)
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    content = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return RawResponse(start["status"], list(start.get("headers", [])), content)
+
+
+def cookie_header(cookies: dict[str, str]) -> tuple[bytes, bytes]:
+    return (b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode())
