@@ -63,7 +63,7 @@ class FakeProvider:
         self.revocations: list[dict[str, str]] = []
         self.expires_in = 300
         self.metadata_extra: dict[str, Any] = {}
-        self.refresh_delay_s = 0.0
+        self.refresh_gate: asyncio.Event | None = None
         self.id_token_overrides: dict[str, Any] = {}
         self.token_response_override: Response | None = None
         self.app = Starlette(
@@ -158,8 +158,8 @@ class FakeProvider:
             return JSONResponse(self._tokens(grant, id_token=True))
         if form.get("grant_type") == "refresh_token":
             self.refresh_calls += 1
-            if self.refresh_delay_s:
-                await asyncio.sleep(self.refresh_delay_s)
+            if self.refresh_gate is not None:
+                await self.refresh_gate.wait()
             token = form.get("refresh_token", "")
             if token in self.rotated:
                 # RFC 9700 §4.14.2: reuse of a rotated token is theft: revoke the family
