@@ -101,16 +101,19 @@ class Harness:
         return await self.client.request(method, path, headers=headers, **kwargs)
 
 
-def build_harness(tmp_path: Path, **overrides: Any) -> Harness:
+def build_harness(
+    tmp_path: Path,
+    *,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+    **overrides: Any,
+) -> Harness:
     clock = FakeClock()
     provider = FakeProvider(clock)
     upstream = RecordingUpstream()
-    outbound = httpx.AsyncClient(
-        mounts={
-            ISSUER: httpx.ASGITransport(app=provider.app),
-            UPSTREAM: httpx.ASGITransport(app=upstream.app),
-        }
-    )
+    mounts: dict[str, httpx.AsyncBaseTransport] = {ISSUER: httpx.ASGITransport(app=provider.app)}
+    if "upstream_url" not in overrides:
+        mounts[UPSTREAM] = upstream_transport or httpx.ASGITransport(app=upstream.app)
+    outbound = httpx.AsyncClient(mounts=mounts)
     static_dir = tmp_path / "static"
     static_dir.mkdir(exist_ok=True)
     (static_dir / "index.html").write_text("<!doctype html><title>spa</title>")

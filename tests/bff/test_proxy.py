@@ -1,0 +1,147 @@
+"""The proxy against real failure modes and a real (uvicorn) upstream for streaming."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from bff.proxy import path_problem
+from tests.bff.conftest import Harness, build_harness, cookie_header, raw_request
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free loopback port, in this event loop."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.ensure_future(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def _raising(exc: Exception) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (httpx.ConnectError("refused"), 502),
+        (httpx.RemoteProtocolError("bad"), 502),
+        (httpx.ReadTimeout("slow"), 504),
+        (httpx.ConnectTimeout("slow"), 504),
+    ],
+)
+async def test_upstream_failures(tmp_path: Path, exc: Exception, status: int) -> None:
+    harness = build_harness(tmp_path, upstream_transport=_raising(exc))
+    async with harness.client, harness.outbound:
+        await harness.login()
+        response = await harness.api("/api/items")
+        assert response.status_code == status
+        ready = await harness.client.get("/readyz")
+        assert ready.status_code == 503
+
+
+async def test_body_method_query_forwarded(harness: Harness) -> None:
+    await harness.login()
+    response = await harness.api(
+        "/api/products/7", method="PATCH", params={"a": "1", "b": "x y"}, json={"name": "tea"}
+    )
+    assert response.status_code == 200
+    record = harness.upstream.received[-1]
+    assert record["method"] == "PATCH"
+    assert record["raw_path"] == "/products/7"
+    assert record["query"] == "a=1&b=x+y"
+    assert record["body"] == '{"name":"tea"}'
+    assert harness.upstream.headers_of()["content-type"] == ["application/json"]
+
+
+async def test_request_id_kept_when_sane_replaced_otherwise(harness: Harness) -> None:
+    await harness.login()
+    await harness.api("/api/items", headers={"X-Request-ID": "req-12345678"})
+    assert harness.upstream.headers_of()["x-request-id"] == ["req-12345678"]
+    response = await harness.api("/api/items", headers={"X-Request-ID": "bad id\twith spaces"})
+    forwarded = harness.upstream.headers_of()["x-request-id"]
+    assert forwarded != ["bad id\twith spaces"]
+    assert len(forwarded) == 1
+    assert response.headers["x-request-id"] == forwarded[0]
+
+
+async def test_api_root_and_unknown_auth_paths(harness: Harness) -> None:
+    await harness.login()
+    assert (await harness.api("/api")).status_code == 200
+    assert (await harness.client.get("/auth/nope")).status_code == 404
+    assert (await harness.client.get("/api/x")).status_code == 403  # no CSRF header
+
+
+def test_path_problem_accepts_ordinary_paths() -> None:
+    for ok in (b"products", b"products/7/inventory", b"a%20b", b"caf%C3%A9", b"x/", b""):
+        assert path_problem(ok) is None, ok
+
+
+async def test_sse_arrives_event_by_event(tmp_path: Path) -> None:
+    probe = build_harness(tmp_path)  # only for its upstream app
+    upstream = probe.upstream
+    upstream.sse_gate = asyncio.Event()
+    async with serving(upstream.app) as upstream_url:
+        harness = build_harness(tmp_path, upstream_url=upstream_url)
+        async with harness.client, harness.outbound, serving(harness.app) as bff_url:
+            await harness.login()
+            cookies = harness.session_cookies()
+            header = cookie_header(cookies)[1].decode()
+            async with (
+                httpx.AsyncClient() as browser,
+                browser.stream(
+                    "GET",
+                    f"{bff_url}/api/sse",
+                    headers={"Cookie": header, "Sec-Fetch-Site": "same-origin"},
+                ) as response,
+            ):
+                assert response.status_code == 200
+                assert response.headers["content-type"].startswith("text/event-stream")
+                lines = response.aiter_lines()
+                first = await asyncio.wait_for(anext(lines), 5)
+                # the upstream has not produced event two yet: one reached us alone
+                assert first == "data: one"
+                assert not upstream.sse_gate.is_set()
+                upstream.sse_gate.set()
+                rest = [line async for line in lines if line]
+                assert rest == ["data: two"]
+    await probe.client.aclose()
+    await probe.outbound.aclose()
+
+
+async def test_streamed_request_body(harness: Harness) -> None:
+    await harness.login()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in (b"a" * 1000, b"b" * 1000):
+            yield part
+
+    response = await harness.api("/api/upload", method="POST", content=chunks())
+    assert response.status_code == 200
+    assert harness.upstream.received[-1]["body"] == "a" * 1000 + "b" * 1000
+
+
+async def test_head_and_options(harness: Harness) -> None:
+    await harness.login()
+    cookies = harness.session_cookies()
+    head = await raw_request(
+        harness.app, "HEAD", b"/api/items", [cookie_header(cookies), (b"x-csrf", b"1")]
+    )
+    assert head.status == 200
+    assert head.body == b""
