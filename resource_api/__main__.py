@@ -1,0 +1,76 @@
+"""`python -m resource_api [serve|migrate|check-config]` (SPEC "Processes and commands").
+
+Exit status 2, one line per problem on stderr naming the variable, when settings are bad.
+"""
+
+import argparse
+import logging
+import sys
+
+from resource_api.settings import Settings, SettingsError, load_settings
+
+EXIT_CONFIG = 2
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def _migrate(settings: Settings) -> int:
+    from sqlalchemy.engine import make_url
+
+    from resource_api.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # report the cause in one line, not a traceback
+        url = make_url(settings.database_url).render_as_string(hide_password=True)
+        print(f"migrate: {url}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from resource_api.app import create_app
+
+    if settings.auto_migrate and _migrate(settings) != 0:
+        return 1
+    # uvicorn finishes in-flight requests on SIGTERM/SIGINT, runs the lifespan shutdown
+    # (closing the pool and the HTTP client) and exits 0.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=20,  # seconds
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m resource_api")
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "check-config"]
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _settings()
+    if args.command == "check-config":
+        print("configuration ok")
+        return 0
+    if args.command == "migrate":
+        return _migrate(settings)
+    return _serve(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The one place that decides which rows an actor may read or change (STYLE rule 5).
+
+Every query on an owned table (products, inventory) goes through these helpers; routes
+never compare owners themselves. A row the actor cannot see is `NotFound` (no existence
+leak); a row it can see but not change is `Forbidden`. Admin and service access is
+explicit here, not a bypass somewhere else.
+
+SPEC visibility: a user sees a product they own, or one with at least one
+`is_household_shared` inventory row owned by a member of their household.
+"""
+
+import uuid
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, union
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
+from sqlmodel import col
+
+from resource_api.errors import Forbidden, NotFound
+from resource_api.identity import Actor
+from resource_api.models import MEMBER_INVENTORY_FIELDS, HouseholdMembership, Inventory, Product
+
+
+def _household_members(actor: Actor) -> Select[uuid.UUID]:
+    return select(col(HouseholdMembership.user_id)).where(
+        col(HouseholdMembership.household_id) == actor.household_id
+    )
+
+
+def _shared_with(actor: Actor) -> ColumnElement[bool]:
+    """Inventory rows shared into the actor's household."""
+    if actor.household_id is None:
+        return false()
+    return and_(
+        col(Inventory.is_household_shared) == true(),
+        col(Inventory.owner_id).in_(_household_members(actor)),
+    )
+
+
+def _owns(actor: Actor, owner: Mapped[uuid.UUID]) -> ColumnElement[bool]:
+    if actor.user_id is None:
+        return false()
+    return col(owner) == actor.user_id
+
+
+def product_visible(actor: Actor) -> ColumnElement[bool]:
+    if actor.reads_everything:
+        return true()
+    shared = exists().where(col(Inventory.product_id) == col(Product.id), _shared_with(actor))
+    return or_(_owns(actor, col(Product.owner_id)), shared)
+
+
+def inventory_visible(actor: Actor) -> ColumnElement[bool]:
+    if actor.reads_everything:
+        return true()
+    return or_(_owns(actor, col(Inventory.owner_id)), _shared_with(actor))
+
+
+def _may_manage(actor: Actor, owner_id: uuid.UUID) -> bool:
+    # owners and admins create/delete inventory, change sharing, change/delete products
+    return not actor.is_service and (actor.is_admin or owner_id == actor.user_id)
+
+
+def _require_user(actor: Actor) -> None:
+    if actor.is_service:
+        raise Forbidden("service principals may only read")
+
+
+# ---------------------------------------------------------------- products
+
+
+async def list_products(
+    session: AsyncSession, actor: Actor, after: uuid.UUID | None, limit: int
+) -> Sequence[Product]:
+    """One keyset page (`limit` rows) of the products the actor can see."""
+    query = select(Product).order_by(col(Product.id)).limit(limit)
+    if actor.reads_everything:
+        if after is not None:
+            query = query.where(col(Product.id) > after)
+        return (await session.execute(query)).scalars().all()
+    # Two index-ordered branches (own products; products with rows shared into the
+    # household), each cut to one page, then merged: cost grows with the page, not the table.
+    own = (
+        select(col(Product.id))
+        .where(_owns(actor, col(Product.owner_id)))
+        .order_by(col(Product.id))
+        .limit(limit)
+    )
+    shared = (
+        select(col(Inventory.product_id))
+        .where(_shared_with(actor))
+        .distinct()
+        .order_by(col(Inventory.product_id))
+        .limit(limit)
+    )
+    if after is not None:
+        own = own.where(col(Product.id) > after)
+        shared = shared.where(col(Inventory.product_id) > after)
+    own_sq, shared_sq = own.subquery(), shared.subquery()
+    ids = union(select(own_sq.c.id), select(shared_sq.c.product_id))
+    query = query.where(col(Product.id).in_(ids))
+    if after is not None:
+        query = query.where(col(Product.id) > after)
+    return (await session.execute(query)).scalars().all()
+
+
+async def _product(session: AsyncSession, actor: Actor, product_id: uuid.UUID) -> Product:
+    query = select(Product).where(col(Product.id) == product_id, product_visible(actor))
+    product = (await session.execute(query)).scalars().first()
+    if product is None:
+        raise NotFound("product not found")
+    return product
+
+
+async def product_for_read(session: AsyncSession, actor: Actor, product_id: uuid.UUID) -> Product:
+    return await _product(session, actor, product_id)
+
+
+async def product_for_write(session: AsyncSession, actor: Actor, product_id: uuid.UUID) -> Product:
+    """A product the actor may change or delete (or add inventory to)."""
+    _require_user(actor)
+    product = await _product(session, actor, product_id)
+    if not _may_manage(actor, product.owner_id):
+        raise Forbidden("only the owner or an admin may change this product")
+    return product
+
+
+# ---------------------------------------------------------------- inventory
+
+
+async def list_inventory(
+    session: AsyncSession,
+    actor: Actor,
+    product_id: uuid.UUID,
+    after: uuid.UUID | None,
+    limit: int,
+) -> Sequence[Inventory]:
+    """Rows of a visible product: owner and admin all, household members shared only."""
+    await _product(session, actor, product_id)
+    query = (
+        select(Inventory)
+        .where(col(Inventory.product_id) == product_id, inventory_visible(actor))
+        .order_by(col(Inventory.id))
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(col(Inventory.id) > after)
+    return (await session.execute(query)).scalars().all()
+
+
+async def _inventory(session: AsyncSession, actor: Actor, inventory_id: uuid.UUID) -> Inventory:
+    query = select(Inventory).where(col(Inventory.id) == inventory_id, inventory_visible(actor))
+    row = (await session.execute(query)).scalars().first()
+    if row is None:
+        raise NotFound("inventory row not found")
+    return row
+
+
+async def inventory_for_read(
+    session: AsyncSession, actor: Actor, inventory_id: uuid.UUID
+) -> Inventory:
+    return await _inventory(session, actor, inventory_id)
+
+
+async def inventory_for_update(
+    session: AsyncSession, actor: Actor, inventory_id: uuid.UUID, fields: Collection[str]
+) -> Inventory:
+    """A row the actor may apply a change of `fields` to."""
+    _require_user(actor)
+    row = await _inventory(session, actor, inventory_id)
+    if _may_manage(actor, row.owner_id):
+        return row
+    # visible but not owned: a household member on a shared row
+    refused = sorted(set(fields) - MEMBER_INVENTORY_FIELDS)
+    if refused:
+        raise Forbidden(
+            f"household members may change only {', '.join(sorted(MEMBER_INVENTORY_FIELDS))}"
+            f"; not {', '.join(refused)}"
+        )
+    return row
+
+
+async def inventory_for_delete(
+    session: AsyncSession, actor: Actor, inventory_id: uuid.UUID
+) -> Inventory:
+    _require_user(actor)
+    row = await _inventory(session, actor, inventory_id)
+    if not _may_manage(actor, row.owner_id):
+        raise Forbidden("only the owner or an admin may delete this inventory row")
+    return row

@@ -1,0 +1,100 @@
+"""The Litestar application, built from one `Settings` object (no work at import time)."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from resource_api.auth import BearerAuthenticator, BearerAuthMiddleware
+from resource_api.db import create_engine, session_factory
+from resource_api.dependencies import DEPENDENCIES
+from resource_api.errors import EXCEPTION_HANDLERS
+from resource_api.routes import admin, inventory, me, products
+from resource_api.settings import Settings
+from shared import JWKSCache, MetadataCache, TokenProfile, TokenVerifier
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024  # 1 MiB; larger bodies are 413
+HTTP_TIMEOUT = httpx.Timeout(5.0, connect=3.0)  # seconds, provider discovery and JWKS
+
+
+def build_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifier:
+    metadata = MetadataCache(settings.oidc_issuer, client)
+
+    async def jwks_uri() -> str:
+        return (await metadata.get()).jwks_uri
+
+    keys = JWKSCache(client, settings.jwks_url or jwks_uri)
+    return TokenVerifier(
+        keys,
+        issuer=settings.oidc_issuer,
+        algorithms=settings.algorithms,
+        leeway_s=settings.leeway_s,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    http_client: httpx.AsyncClient | None = None,
+    engine: AsyncEngine | None = None,
+) -> Litestar:
+    """Build the app. `http_client` and `engine`, when given, stay owned by the caller."""
+    own_client = http_client is None
+    client = http_client or httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
+    own_engine = engine is None
+    db_engine = engine or create_engine(settings.database_url)
+    authenticator = BearerAuthenticator(
+        verifier=build_verifier(settings, client),
+        profile=TokenProfile.access_token(settings.audience, settings.token_types),
+        groups_claims=settings.groups_claims,
+        admin_groups=settings.admin_groups,
+        service_clients=settings.service_clients,
+        bootstrap_admin=settings.bootstrap_admin,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if own_client:
+                await client.aclose()
+            if own_engine:
+                await db_engine.dispose()
+
+    openapi = OpenAPIConfig(
+        title="Resource API",
+        version="1.0.0",
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+            }
+        ),
+        security=[{"bearer": []}],
+    )
+    return Litestar(
+        route_handlers=[me.health, me.me, products.router, inventory.router, admin.router],
+        middleware=[
+            DefineMiddleware(
+                BearerAuthMiddleware,
+                authenticator=authenticator,
+                exclude=["^/health$", "^/schema"],
+            )
+        ],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        state=State({"sessions": session_factory(db_engine), "settings": settings}),
+        lifespan=[lifespan],
+        openapi_config=openapi,
+        request_max_body_size=MAX_BODY_BYTES,
+        debug=False,
+    )

@@ -1,0 +1,128 @@
+"""Bearer-token authentication (RFC 6750): the token becomes a `Caller`, nothing more.
+
+Which rows a caller may touch is decided elsewhere (`access.py`); this module only says
+who is calling: a user (issuer, subject) or a service principal.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp
+
+from resource_api.errors import RETRY_AFTER_S, MissingCredentials, Unauthorized, Unavailable
+from shared import InvalidToken, Principal, ProviderError, TokenProfile, TokenVerifier
+
+logger = logging.getLogger(__name__)
+audit = logging.getLogger("resource_api.audit")
+
+#: the scope a service principal needs to read (SPEC "Resource API")
+READ_SCOPE = "inventory:read"
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller: a user, or a service principal (no user row)."""
+
+    principal: Principal
+    is_service: bool
+    is_admin: bool
+
+    @property
+    def issuer(self) -> str:
+        return self.principal.issuer
+
+    @property
+    def subject(self) -> str:
+        return self.principal.subject or ""
+
+
+@dataclass(frozen=True)
+class BearerAuthenticator:
+    """Turns the `Authorization` header into a `Caller` (framework-free apart from errors)."""
+
+    verifier: TokenVerifier
+    profile: TokenProfile
+    groups_claims: tuple[str, ...]
+    admin_groups: tuple[str, ...]
+    service_clients: tuple[str, ...]
+    bootstrap_admin: tuple[str, str] | None = None
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        token = _bearer_token(authorization)
+        try:
+            verified = await self.verifier.verify(token, self.profile)
+        except InvalidToken as exc:
+            audit.info("auth outcome=rejected reason=%s", exc.description)
+            raise _invalid(exc.description) from None
+        except ProviderError as exc:
+            logger.warning("identity provider unusable: %s", exc.description)
+            raise Unavailable(
+                "the identity provider is unavailable, retry later",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+        principal = Principal.from_claims(verified.claims, self.groups_claims)
+        caller = self._classify(principal)
+        audit.info(
+            "auth outcome=accepted kind=%s client=%s",
+            "service" if caller.is_service else "user",
+            principal.client_id,
+        )
+        return caller
+
+    def _classify(self, principal: Principal) -> Caller:
+        # A client-credentials token names the client and no end user: providers either omit
+        # `sub` (oidc-provider) or set it to the client id (Keycloak uses a service-account
+        # id, which is why `client_id`/`azp` decides and `sub` only must not name someone else).
+        client = principal.client_id
+        if client in self.service_clients and principal.subject in (None, client):
+            return Caller(principal=principal, is_service=True, is_admin=False)
+        if principal.subject is None:
+            raise _invalid("token has no subject and is not from a service client")
+        is_admin = principal.in_any_group(self.admin_groups) or (
+            self.bootstrap_admin == (principal.issuer, principal.subject)
+        )
+        return Caller(principal=principal, is_service=False, is_admin=is_admin)
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if not authorization or not authorization.strip():
+        # RFC 6750 §3.1: a request without credentials gets a challenge and no error code
+        raise MissingCredentials(
+            "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise MissingCredentials(
+            "the Authorization header must use the Bearer scheme",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    token = token.strip()
+    if not _B64TOKEN.fullmatch(token):
+        raise _invalid("malformed bearer token")
+    return token
+
+
+def _invalid(description: str) -> Unauthorized:
+    safe = _UNSAFE_IN_QUOTES.sub("", description)[:200]
+    # RFC 6750 §3: error and error_description attributes of the challenge
+    return Unauthorized(
+        description,
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{safe}"'},
+    )
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    def __init__(self, app: ASGIApp, *, authenticator: BearerAuthenticator, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.authenticator = authenticator
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Any:
+        caller = await self.authenticator.authenticate(connection.headers.get("authorization"))
+        return AuthenticationResult(user=caller, auth=None)

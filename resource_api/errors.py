@@ -1,0 +1,160 @@
+"""The resource API's error tree and its translation to HTTP, done only here (STYLE rule 6).
+
+Every error body is `{"error": CODE, "error_description": TEXT}` (SPEC, RFC 6750 §3).
+Database outages become 503 with `Retry-After`; anything unexpected is a bare 500 whose
+details go to the log only.
+"""
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5  # seconds a client should wait when the database is unreachable
+
+
+class ApiError(Exception):
+    status_code = 400
+    error = "invalid_request"
+
+    def __init__(self, description: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    error = "invalid_token"
+
+
+class MissingCredentials(Unauthorized):
+    error = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    error = "forbidden"
+
+
+class InsufficientScope(ApiError):
+    status_code = 403
+    error = "insufficient_scope"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    error = "not_found"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    error = "conflict"
+
+
+class PreconditionFailed(ApiError):
+    status_code = 412
+    error = "precondition_failed"
+
+
+class Unavailable(ApiError):
+    status_code = 503
+    error = "temporarily_unavailable"
+
+
+def _body(error: str, description: str) -> dict[str, str]:
+    return {"error": error, "error_description": description}
+
+
+def _response(
+    status: int, error: str, description: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(
+        _body(error, description),
+        status_code=status,
+        headers=headers or {},
+        media_type=MediaType.JSON,
+    )
+
+
+def api_error_handler(_: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    return _response(exc.status_code, exc.error, exc.description, exc.headers)
+
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    401: "invalid_token",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        logger.error("internal error: %s", exc.detail)
+        return _response(500, "server_error", "internal error")
+    description = str(exc.detail)
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        problems = []
+        for item in exc.extra:
+            if isinstance(item, dict):
+                key = item.get("key")
+                message = item.get("message", "invalid")
+                problems.append(f"{key}: {message}" if key else str(message))
+        if problems:
+            description = "; ".join(problems)
+    return _response(
+        status, _HTTP_CODES.get(status, "invalid_request"), description, dict(exc.headers or {})
+    )
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeout | DisconnectionError | OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OSError | TimeoutError)
+
+
+def database_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_database_outage(exc):
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return _response(
+            503,
+            "temporarily_unavailable",
+            "the database is unavailable, retry later",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
+    return unexpected_error_handler(_, exc)
+
+
+def unexpected_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # the traceback stays in the log; the client learns nothing about internals
+    logger.error("unhandled %s", type(exc).__name__, exc_info=exc)
+    return _response(500, "server_error", "internal error")
+
+
+EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
+    ApiError: api_error_handler,
+    HTTPException: http_error_handler,
+    DBAPIError: database_error_handler,
+    PoolTimeout: database_error_handler,
+    DisconnectionError: database_error_handler,
+    OSError: database_error_handler,
+    TimeoutError: database_error_handler,
+    Exception: unexpected_error_handler,
+}

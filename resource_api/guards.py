@@ -1,0 +1,47 @@
+"""Route-level guards: what kind of caller may reach a route at all.
+
+Row-level decisions (owner, household, admin) live in `access.py`; guards only look at
+the caller, which the authentication middleware put on the connection.
+"""
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from resource_api.auth import READ_SCOPE, Caller
+from resource_api.errors import Forbidden, InsufficientScope
+
+
+def _caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    caller = connection.user
+    assert isinstance(caller, Caller)  # the middleware guarantees it on every guarded route
+    return caller
+
+
+def readers(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Users, and service principals holding `inventory:read`."""
+    caller = _caller(connection)
+    if caller.is_service and READ_SCOPE not in caller.principal.scopes:
+        # RFC 6750 §3.1: insufficient_scope, naming the scope needed
+        raise InsufficientScope(
+            f"the {READ_SCOPE} scope is required",
+            headers={
+                "WWW-Authenticate": (
+                    f'Bearer error="insufficient_scope", scope="{READ_SCOPE}", '
+                    f'error_description="the {READ_SCOPE} scope is required"'
+                )
+            },
+        )
+
+
+def users(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Signed-in users only: service principals never write (SPEC)."""
+    if _caller(connection).is_service:
+        raise Forbidden("service principals may only read")
+
+
+def admins(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    caller = _caller(connection)
+    if caller.is_service or not caller.is_admin:
+        raise Forbidden("the admin role is required")

@@ -1,0 +1,148 @@
+"""Inventory rows: under /products/{id}/inventory and at /inventory/{id}.
+
+`PATCH /inventory/{id}` is a conditional write (RFC 9110 §13.1.1 If-Match): the UPDATE
+itself carries `WHERE version = ?`, so of several writers holding one ETag exactly one
+wins and the others get 412 with nothing written.
+"""
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Response, Router, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from resource_api import access
+from resource_api.errors import PreconditionFailed
+from resource_api.guards import readers, users
+from resource_api.identity import Actor
+from resource_api.models import (
+    Inventory,
+    InventoryCreate,
+    InventoryList,
+    InventoryPublic,
+    InventoryUpdate,
+    utcnow,
+)
+from resource_api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
+
+Session = NamedDependency[AsyncSession]
+Me = NamedDependency[Actor]
+IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", max_length=1024)]
+
+
+def etag(row: Inventory) -> str:
+    return f'"{row.version}"'
+
+
+def _with_etag(row: Inventory, status_code: int = 200) -> Response[InventoryPublic]:
+    return Response(
+        InventoryPublic.model_validate(row), status_code=status_code, headers={"ETag": etag(row)}
+    )
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match header demands; None when any version will do.
+
+    Raises `PreconditionFailed` when the header can match no version (weak tags never
+    match: If-Match uses the strong comparison, RFC 9110 §13.1.1).
+    """
+    if if_match is None or if_match.strip() == "*":
+        return None
+    for tag in if_match.split(","):
+        tag = tag.strip()
+        if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+            return int(tag[1:-1])
+    raise PreconditionFailed("If-Match does not match the current ETag")
+
+
+@get("/products/{product_id:str}/inventory", guards=[readers])
+async def list_inventory(
+    db_session: Session,
+    actor: Me,
+    product_id: FromPath[uuid.UUID],
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> InventoryList:
+    rows = await access.list_inventory(
+        db_session, actor, product_id, decode_cursor(cursor), limit + 1
+    )
+    items, next_cursor = page(rows, limit)
+    return InventoryList(items=[InventoryPublic.model_validate(r) for r in items], next=next_cursor)
+
+
+@post("/products/{product_id:str}/inventory", guards=[users], status_code=201)
+async def create_inventory(
+    db_session: Session, actor: Me, product_id: FromPath[uuid.UUID], data: JSONBody[InventoryCreate]
+) -> Response[InventoryPublic]:
+    product = await access.product_for_write(db_session, actor, product_id)
+    # a row belongs to its product's owner, whoever (owner or admin) created it
+    row = Inventory(product_id=product.id, owner_id=product.owner_id, **data.model_dump())
+    db_session.add(row)
+    await db_session.commit()
+    return _with_etag(row, 201)
+
+
+@get("/inventory/{inventory_id:str}", guards=[readers])
+async def read_inventory(
+    db_session: Session, actor: Me, inventory_id: FromPath[uuid.UUID]
+) -> Response[InventoryPublic]:
+    return _with_etag(await access.inventory_for_read(db_session, actor, inventory_id))
+
+
+@patch("/inventory/{inventory_id:str}", guards=[users])
+async def update_inventory(
+    db_session: Session,
+    actor: Me,
+    inventory_id: FromPath[uuid.UUID],
+    data: JSONBody[InventoryUpdate],
+    if_match: IfMatch = None,
+) -> Response[InventoryPublic]:
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    row = await access.inventory_for_update(db_session, actor, inventory_id, changes.keys())
+    expected = _expected_version(if_match)
+    if expected is not None and expected != row.version:
+        raise PreconditionFailed("If-Match does not match the current ETag")
+    statement = (
+        update(Inventory)
+        .where(col(Inventory.id) == row.id)
+        .values(**changes, version=col(Inventory.version) + 1, updated_at=utcnow())
+        .returning(Inventory)
+    )
+    if expected is not None:
+        statement = statement.where(col(Inventory.version) == expected)
+    updated = (
+        (await db_session.execute(statement, execution_options={"populate_existing": True}))
+        .scalars()
+        .first()
+    )
+    if updated is None:  # another writer got there between our read and our write
+        await db_session.rollback()
+        raise PreconditionFailed("If-Match does not match the current ETag")
+    await db_session.commit()
+    return _with_etag(updated)
+
+
+@delete("/inventory/{inventory_id:str}", guards=[users], status_code=204)
+async def delete_inventory(
+    db_session: Session, actor: Me, inventory_id: FromPath[uuid.UUID]
+) -> None:
+    row = await access.inventory_for_delete(db_session, actor, inventory_id)
+    await db_session.delete(row)
+    await db_session.commit()
+
+
+router = Router(
+    path="/",
+    route_handlers=[
+        list_inventory,
+        create_inventory,
+        read_inventory,
+        update_inventory,
+        delete_inventory,
+    ],
+    tags=["inventory"],
+)

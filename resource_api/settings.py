@@ -1,0 +1,175 @@
+"""Settings of the resource API: `API_*` environment variables and `.env` (SPEC "Settings").
+
+One frozen object, built once by the entry point and passed to `create_app(settings)`.
+`load_settings()` reports every problem at once, each line naming its variable.
+"""
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+PREFIX = "API_"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/resource_api.db"
+# RFC 8725 §3.1-3.2: `none` and HMAC are never accepted with keys from a JWKS.
+KNOWN_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}) | frozenset(
+    {"ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
+)
+ASYNC_DRIVERS = frozenset({"postgresql+asyncpg", "sqlite+aiosqlite"})
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    oidc_issuer: str
+    audience: CommaList
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, ge=1, le=65535)
+    jwks_url: str | None = None
+    algorithms: CommaList = ("RS256", "PS256", "ES256", "EdDSA")
+    leeway_s: int = Field(default=30, ge=0, le=600)  # seconds
+    token_types: CommaList = ("at+jwt", "application/at+jwt", "JWT")
+    groups_claims: CommaList = ("groups", "roles", "realm_access.roles")
+    admin_groups: CommaList = ("admin",)
+    service_clients: CommaList = ()
+    #: `(issuer, subject)` of an identity that is always admin
+    bootstrap_admin: Annotated[tuple[str, str] | None, NoDecode] = None
+    auto_migrate: bool = True
+
+    @field_validator(
+        "audience",
+        "algorithms",
+        "token_types",
+        "groups_claims",
+        "admin_groups",
+        "service_clients",
+        mode="before",
+    )
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split(value)
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("jwks_url", mode="before")
+    @classmethod
+    def _jwks_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return _http_url(str(value))
+
+    @field_validator("audience", "token_types", "groups_claims")
+    @classmethod
+    def _not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one value is required")
+        return value
+
+    @field_validator("algorithms")
+    @classmethod
+    def _algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one algorithm is required")
+        refused = [alg for alg in value if alg not in KNOWN_ALGORITHMS]
+        if refused:
+            # RFC 8725 §3.1-3.2: never `none`, never HMAC
+            raise ValueError(f"not allowed: {', '.join(refused)}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a SQLAlchemy URL") from None
+        if url.drivername not in ASYNC_DRIVERS:
+            raise ValueError(f"driver must be one of {', '.join(sorted(ASYNC_DRIVERS))}")
+        return value
+
+    @field_validator("bootstrap_admin", mode="before")
+    @classmethod
+    def _bootstrap_admin(cls, value: Any) -> Any:
+        if value is None or isinstance(value, tuple):
+            return value
+        text = str(value)
+        if not text.strip():
+            return None
+        parts = text.split(" ")
+        if len(parts) != 2 or not all(parts):
+            raise ValueError("expected 'ISSUER SUBJECT' (one space between)")
+        return (parts[0], parts[1])
+
+    def __repr__(self) -> str:
+        # the database URL may carry a password
+        safe = self.model_dump()
+        safe["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
+        return f"Settings({safe!r})"
+
+    __str__ = __repr__
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL")
+    return value.strip()
+
+
+class _DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+
+
+def database_url_from_env() -> str:
+    """Only `API_DATABASE_URL` (for `alembic` run by hand, which needs no other setting)."""
+    return _DatabaseSettings().database_url
+
+
+class SettingsError(Exception):
+    """Settings are missing or invalid; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read the settings. Raises `SettingsError` naming every bad variable."""
+    try:
+        return Settings(**dict(overrides or {}))
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = PREFIX + "_".join(str(part) for part in error["loc"][:1]).upper()
+        message = "is required" if error["type"] == "missing" else error["msg"]
+        problems.append(f"{name}: {message.removeprefix('Value error, ')}")
+    return problems

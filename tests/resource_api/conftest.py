@@ -1,0 +1,161 @@
+"""Fixtures of the resource API tests: a throwaway PostgreSQL database per session,
+tokens minted by `TokenFactory`, and keys served to the verifier through `MockTransport`.
+"""
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from resource_api.app import create_app
+from resource_api.migrate import upgrade
+from resource_api.settings import Settings, load_settings
+from tests.support.tokens import AUDIENCE, ISSUER, TokenFactory
+
+PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVICE_CLIENT = "svc-reporting"
+TOKEN_LIFETIME_S = 3600  # longer than any test session
+TABLES = "inventory, household_memberships, products, households, users"
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def sqlalchemy_url(database: str) -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh database with a random name, dropped at the end of the session."""
+    name = f"resource_api_test_{secrets.token_hex(6)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    # a throwaway database need not survive a crash: skip the fsync at every commit
+    asyncio.run(_admin(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    try:
+        yield name
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_database: str) -> str:
+    url = sqlalchemy_url(pg_database)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def tokens() -> TokenFactory:
+    return TokenFactory()
+
+
+def provider_transport(factory: TokenFactory) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/.well-known/openid-configuration":
+            return httpx.Response(
+                200,
+                json={
+                    "issuer": ISSUER,
+                    "authorization_endpoint": f"{ISSUER}/auth",
+                    "token_endpoint": f"{ISSUER}/token",
+                    "jwks_uri": f"{ISSUER}/jwks",
+                },
+            )
+        if request.url.path == "/jwks":
+            return httpx.Response(200, json=factory.jwks())
+        return httpx.Response(404)
+
+    return httpx.MockTransport(handler)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "oidc_issuer": ISSUER,
+        "audience": AUDIENCE,
+        "database_url": database_url,
+        "service_clients": SERVICE_CLIENT,
+        "auto_migrate": False,
+    }
+    values.update(overrides)
+    return load_settings(values)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+def database_dsn(database: str) -> str:
+    return PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
+
+
+async def truncate(database: str) -> None:
+    connection = await asyncpg.connect(database_dsn(database))
+    try:
+        # DELETE, not TRUNCATE: on tables this small it takes no exclusive lock and is faster
+        async with connection.transaction():
+            for table in TABLES.split(", "):
+                await connection.execute(f"DELETE FROM {table}")  # noqa: S608 (constant names)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, tokens: TokenFactory, pg_database: str
+) -> AsyncIterator[Litestar]:
+    await truncate(pg_database)
+    async with httpx.AsyncClient(transport=provider_transport(tokens)) as http_client:
+        yield create_app(settings, http_client=http_client)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app) as test_client:
+        yield test_client
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A test caller; `headers` carry its bearer token (or none)."""
+
+    name: str
+    headers: dict[str, str]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def user_token(tokens: TokenFactory, sub: str, *, groups: tuple[str, ...] = ()) -> str:
+    return tokens.mint(
+        sub=sub,
+        client_id="spa-bff",
+        name=sub.title(),
+        email=f"{sub}@example.test",
+        groups=list(groups),
+        lifetime_s=TOKEN_LIFETIME_S,
+    )
+
+
+def service_token(tokens: TokenFactory, *, scope: str, client_id: str = SERVICE_CLIENT) -> str:
+    return tokens.mint(sub=None, client_id=client_id, scope=scope, lifetime_s=TOKEN_LIFETIME_S)
+
+
+def user_headers(tokens: TokenFactory, sub: str, *, groups: tuple[str, ...] = ()) -> dict[str, str]:
+    return bearer(user_token(tokens, sub, groups=groups))
