@@ -1,5 +1,6 @@
 """Fixtures for the `shared` tests: a settable clock, recorded sleeps, a trusted issuer."""
 
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx
@@ -65,9 +66,15 @@ def factory() -> TokenFactory:
     )
 
 
+@pytest.fixture(scope="session")
+def tls() -> ssl.SSLContext:
+    # building a default context loads the CA bundle (tens of ms): do it once
+    return ssl.create_default_context()
+
+
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as c:
+async def client(tls: ssl.SSLContext) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(verify=tls) as c:
         yield c
 
 

@@ -50,7 +50,7 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def rsa_key() -> Any:
     return generate_key("RS256", "rsa-1")
 
@@ -169,6 +169,7 @@ async def test_concurrent_tokens_of_a_rotated_key_share_one_fetch_and_pass(
     tokens = [factory.mint(key=new, now=NOW) for _ in range(50)]
     tasks = [asyncio.ensure_future(verifier.verify(t, ACCESS)) for t in tokens]
     await settle()
+    assert gate.arrived == 1
     gate.open()
     results = await asyncio.gather(*tasks)
     assert all(r.header["kid"] == "rsa-new" for r in results)
