@@ -13,6 +13,7 @@ from shared.errors import (
     ProviderError,
     SharedError,
 )
+from shared.fetch import RetryPolicy
 from shared.jwks import JWKSCache
 from shared.principal import Principal
 from shared.verifier import TokenProfile, TokenVerifier, VerifiedToken
@@ -28,6 +29,7 @@ __all__ = [
     "Principal",
     "ProviderError",
     "ProviderMetadata",
+    "RetryPolicy",
     "SharedError",
     "TokenProfile",
     "TokenVerifier",

@@ -187,8 +187,8 @@ class TokenVerifier:
         unknown = set(algorithms) - set(_ALG_KEY) - _NEVER
         if refused or unknown or not algorithms:
             raise ValueError(f"algorithms not allowed: {sorted(refused | unknown)}")
-        if not 0 <= leeway_s <= 300 or not 0 < max_token_bytes <= MAX_TOKEN_BYTES:
-            raise ValueError("leeway_s must be 0..300 and max_token_bytes 1..16384")
+        if leeway_s < 0 or not 0 < max_token_bytes <= MAX_TOKEN_BYTES:
+            raise ValueError("leeway_s must not be negative and max_token_bytes 1..16384")
         if cache_size < 0:
             raise ValueError("cache_size must not be negative")
         self._keys = keys
