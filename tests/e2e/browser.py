@@ -138,6 +138,14 @@ class Browser:
         headers = {"X-CSRF": "1", **kwargs.pop("headers", {})}
         return self.client.request(method, f"{self.bff_url}/api{path}", headers=headers, **kwargs)
 
+    def api_json(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+        """`api()` that asserts the status (with the body in the message) and decodes JSON."""
+        response = self.api(method, path, **kwargs)
+        assert response.status_code == expect, (
+            f"{method} {path}: {response.status_code} {response.text}"
+        )
+        return response.json()
+
     def logout(self) -> httpx.Response:
         return self.client.post(f"{self.bff_url}/auth/logout", headers={"X-CSRF": "1"})
 
