@@ -374,6 +374,32 @@ async def test_jwks_uri_callable_failing_is_a_provider_error(
         await keys.get_key("rsa-1", "RS256")
 
 
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (httpx.Response(200, content=b'{"keys": [}'), "JSON"),
+        (httpx.Response(200, json=[{"kty": "RSA"}]), "JSON object"),
+        (httpx.Response(200, json={"keys": {"kty": "RSA"}}), "keys"),
+        (httpx.Response(200, json={}), "keys"),
+        (httpx.Response(200, content=b" " * (512 * 1024 + 1)), "more than"),
+        (httpx.Response(200, content=b"<html>login</html>"), "JSON"),
+    ],
+    ids=["malformed", "array", "keys-object", "no-keys", "oversize", "html"],
+)
+async def test_bad_jwks_document_on_first_load_is_a_provider_error(
+    response: httpx.Response,
+    message: str,
+    respx_mock: respx.MockRouter,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+) -> None:
+    respx_mock.get(JWKS_URL).mock(return_value=response)
+    keys = cache(client, clock)
+    with pytest.raises(ProviderError, match=message):
+        await keys.get_key("rsa-1", "RS256")
+    assert not keys.loaded
+
+
 # --- which keys are usable -------------------------------------------------------------
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jwe
 from joserfc.jwk import OctKey
 
@@ -94,6 +96,19 @@ def _jwe(ctx: Ctx) -> str:
     registry = jwe.JWERegistry(algorithms=["dir", "A256GCM"])
     payload = json.dumps(ctx.claims())
     return jwe.encrypt_compact({"alg": "dir", "enc": "A256GCM"}, payload, key, registry=registry)
+
+
+def _ecdsa_zero_signature(ctx: Ctx) -> str:
+    # CVE-2022-21449 ("psychic signatures"): r = s = 0 must never verify
+    head = f"{b64url({**AT, 'alg': 'ES256', 'kid': 'ec-1'})}.{b64url(ctx.claims())}"
+    return f"{head}.{b64url(bytes(64))}"
+
+
+def _ecdsa_der_signature(ctx: Ctx) -> str:
+    # JWS wants raw r||s (RFC 7518 §3.4); a DER-encoded signature is a different token
+    head = f"{b64url({**AT, 'alg': 'ES256', 'kid': 'ec-1'})}.{b64url(ctx.claims())}"
+    der = ctx.key("ec-1").get_op_key("sign").sign(head.encode(), ec.ECDSA(hashes.SHA256()))
+    return f"{head}.{b64url(der)}"
 
 
 def _oversized(ctx: Ctx) -> str:
@@ -250,6 +265,9 @@ CASES = [
     # --- structure --------------------------------------------------------------------
     Case("tampered-payload", lambda c: _tamper_payload(c.mint()), "signature"),
     Case("tampered-signature", lambda c: _tamper_signature(c.mint()), "signature"),
+    Case("ecdsa-zero-signature", _ecdsa_zero_signature, "signature"),
+    Case("ecdsa-der-signature", _ecdsa_der_signature, "signature"),
+    Case("nested-jwt-payload", lambda c: c.raw({**AT, "cty": "JWT"}, c.mint().encode()), "JSON"),
     Case("truncated-signature", lambda c: c.mint()[:-10], "signature"),
     Case("truncated-to-two-segments", lambda c: c.mint().rsplit(".", 1)[0], "malformed"),
     Case("empty-signature", lambda c: c.mint().rsplit(".", 1)[0] + ".", "malformed"),
