@@ -115,7 +115,9 @@ async def _get_once(client: httpx.AsyncClient, url: str, phases: httpx.Timeout) 
         )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError):
         raise ProviderError(f"{url!r} is not a usable URL") from None
-    response = await client.send(request, stream=True)
+    # never follow a redirect, whatever the injected client's default: a JWKS served from
+    # wherever the provider's host points us would be a key set we never chose
+    response = await client.send(request, stream=True, follow_redirects=False)
     try:
         if response.status_code >= 500:
             raise _Retryable(f"HTTP {response.status_code}")

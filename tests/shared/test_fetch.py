@@ -98,9 +98,10 @@ async def test_unusable_urls_are_provider_errors_without_retry(
     assert sleeps.delays == []
 
 
-async def test_redirects_are_not_followed(
-    respx_mock: respx.MockRouter, client: httpx.AsyncClient
+async def test_redirects_are_not_followed_even_by_a_following_client(
+    respx_mock: respx.MockRouter,
 ) -> None:
+    client = httpx.AsyncClient(follow_redirects=True)
     respx_mock.get(URL).mock(
         return_value=httpx.Response(302, headers={"Location": "https://evil.test/doc"})
     )
