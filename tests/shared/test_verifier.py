@@ -595,3 +595,18 @@ async def test_cache_disabled(
 def test_verified_token_expiry() -> None:
     assert VerifiedToken(header={}, claims={"exp": 5}).expires_at == 5.0
     assert VerifiedToken(header={}, claims={}).expires_at == float("inf")
+
+
+async def test_cached_tokens_keep_working_while_the_jwks_endpoint_fails(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: FakeClock, factory: TokenFactory
+) -> None:
+    route = respx_mock.get(JWKS_URL)
+    route.side_effect = [httpx.Response(200, json=factory.jwks())] + [httpx.Response(500)] * 5
+    verifier = make_verifier(client, clock)
+    token = factory.mint(now=NOW, lifetime_s=3600)
+    await verifier.verify(token, ACCESS)
+    clock.advance(301)
+    counter = KeyLookupCounter(verifier)
+    assert (await verifier.verify(token, ACCESS)).claims["sub"] == "user-1"
+    assert counter.lookups == 0  # the key set is unchanged as far as we know: still a hit
+    assert route.call_count == 2
