@@ -196,7 +196,9 @@ def _app_env() -> dict[str, str]:
 
 
 @contextmanager
-def running_stack(name: str, *, access_token_ttl_s: int = 300) -> Iterator[E2EStack]:
+def running_stack(
+    name: str, *, access_token_ttl_s: int = 300, bff_env: dict[str, str] | None = None
+) -> Iterator[E2EStack]:
     log_dir = ARTIFACTS / name
     if log_dir.exists():
         shutil.rmtree(log_dir)
@@ -214,6 +216,7 @@ def running_stack(name: str, *, access_token_ttl_s: int = 300) -> Iterator[E2ESt
             database_url=database_url,
             log_dir=log_dir,
             stack=stack,
+            bff_extra_env=dict(bff_env or {}),
         )
         stack.start(e2e.provider_spec())
         stack.start(e2e.api_spec())
