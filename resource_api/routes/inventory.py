@@ -44,19 +44,19 @@ def _with_etag(row: Inventory, status_code: int = 200) -> Response[InventoryPubl
     )
 
 
-def _expected_version(if_match: str | None) -> int | None:
-    """The version an If-Match header demands; None when any version will do.
+def _accepted_versions(if_match: str | None) -> frozenset[int] | None:
+    """The versions an If-Match header accepts; None when any version will do.
 
-    Raises `PreconditionFailed` when the header can match no version (weak tags never
-    match: If-Match uses the strong comparison, RFC 9110 §13.1.1).
+    Weak tags never match: If-Match uses the strong comparison (RFC 9110 §13.1.1).
     """
     if if_match is None or if_match.strip() == "*":
         return None
+    versions = set()
     for tag in if_match.split(","):
         tag = tag.strip()
         if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-            return int(tag[1:-1])
-    raise PreconditionFailed("If-Match does not match the current ETag")
+            versions.add(int(tag[1:-1]))
+    return frozenset(versions)
 
 
 @get("/products/{product_id:str}/inventory", guards=[readers])
@@ -103,9 +103,10 @@ async def update_inventory(
 ) -> Response[InventoryPublic]:
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     row = await access.inventory_for_update(db_session, actor, inventory_id, changes.keys())
-    expected = _expected_version(if_match)
-    if expected is not None and expected != row.version:
+    accepted = _accepted_versions(if_match)
+    if accepted is not None and row.version not in accepted:
         raise PreconditionFailed("If-Match does not match the current ETag")
+    expected = None if accepted is None else row.version
     statement = (
         update(Inventory)
         .where(col(Inventory.id) == row.id)

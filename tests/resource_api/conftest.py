@@ -6,22 +6,23 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from resource_api.app import create_app
+from resource_api.db import create_engine
 from resource_api.migrate import upgrade
 from resource_api.settings import Settings, load_settings
 from tests.support.tokens import AUDIENCE, ISSUER, TokenFactory
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SERVICE_CLIENT = "svc-reporting"
+BASE_URL = "http://api.test"
 TOKEN_LIFETIME_S = 3600  # longer than any test session
 TABLES = "inventory, household_memberships, products, households, users"
 
@@ -115,19 +116,28 @@ async def truncate(database: str) -> None:
         await connection.close()
 
 
-@pytest.fixture
-async def app(
-    settings: Settings, tokens: TokenFactory, pg_database: str
-) -> AsyncIterator[Litestar]:
-    await truncate(pg_database)
+@asynccontextmanager
+async def serve_app(settings: Settings, tokens: TokenFactory) -> AsyncIterator[httpx.AsyncClient]:
+    """The app behind an in-loop ASGI transport: concurrent requests really run concurrently
+    (Litestar's AsyncTestClient serialises them through a blocking portal)."""
+    engine = create_engine(settings.database_url)
     async with httpx.AsyncClient(transport=provider_transport(tokens)) as http_client:
-        yield create_app(settings, http_client=http_client)
+        app = create_app(settings, http_client=http_client, engine=engine)
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+                yield client
+        finally:
+            await engine.dispose()
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app) as test_client:
-        yield test_client
+async def client(
+    settings: Settings, tokens: TokenFactory, pg_database: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    await truncate(pg_database)
+    async with serve_app(settings, tokens) as api:
+        yield api
 
 
 @dataclass(frozen=True)
@@ -159,3 +169,10 @@ def service_token(tokens: TokenFactory, *, scope: str, client_id: str = SERVICE_
 
 def user_headers(tokens: TokenFactory, sub: str, *, groups: tuple[str, ...] = ()) -> dict[str, str]:
     return bearer(user_token(tokens, sub, groups=groups))
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, tokens: TokenFactory, pg_database: str) -> Any:
+    from tests.resource_api.world import insert_world
+
+    return await insert_world(pg_database, tokens)

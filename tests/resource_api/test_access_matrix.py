@@ -7,10 +7,8 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from litestar.testing import AsyncTestClient
 
-from resource_api.app import create_app
-from tests.resource_api.conftest import make_settings, provider_transport
+from tests.resource_api.conftest import make_settings, serve_app
 from tests.resource_api.world import ACTORS, insert_world
 from tests.support.tokens import TokenFactory
 
@@ -66,16 +64,14 @@ def _fill(value: Any, ids: dict[str, str]) -> Any:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def matrix_client(
     database_url: str, tokens: TokenFactory
-) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with httpx.AsyncClient(transport=provider_transport(tokens)) as http_client:
-        app = create_app(make_settings(database_url), http_client=http_client)
-        async with AsyncTestClient(app) as client:
-            yield client
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_app(make_settings(database_url), tokens) as client:
+        yield client
 
 
 @pytest.mark.parametrize(("method", "path", "body", "actor", "expected"), CASES)
 async def test_status(
-    matrix_client: AsyncTestClient[Any],
+    matrix_client: httpx.AsyncClient,
     tokens: TokenFactory,
     pg_database: str,
     method: str,
