@@ -449,19 +449,6 @@ async def test_algorithm_outside_allowlist_refused(
         await rs_only.verify(es_token, ACCESS)
 
 
-def test_empty_audience_list_is_refused() -> None:
-    # joserfc skips the aud comparison for an empty list; never let that happen
-    with pytest.raises(ValueError, match="audiences"):
-        TokenProfile.access_token((), ("at+jwt",))
-
-
-def test_profile_normalises_types_and_sequences() -> None:
-    profile = TokenProfile("p", [AUDIENCE], ["Application/AT+JWT"])  # type: ignore[arg-type]
-    assert profile.audiences == (AUDIENCE,)
-    assert profile.token_types == ("at+jwt",)
-    hash(profile)
-
-
 # --- the verified-token cache -------------------------------------------------------------
 
 
