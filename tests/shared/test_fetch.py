@@ -101,13 +101,13 @@ async def test_unusable_urls_are_provider_errors_without_retry(
 async def test_redirects_are_not_followed_even_by_a_following_client(
     respx_mock: respx.MockRouter,
 ) -> None:
-    client = httpx.AsyncClient(follow_redirects=True)
     respx_mock.get(URL).mock(
         return_value=httpx.Response(302, headers={"Location": "https://evil.test/doc"})
     )
     evil = respx_mock.get("https://evil.test/doc").mock(return_value=httpx.Response(200, json={}))
-    with pytest.raises(ProviderError, match="HTTP 302"):
-        await fetch_json(client, URL)
+    async with httpx.AsyncClient(follow_redirects=True) as client:
+        with pytest.raises(ProviderError, match="HTTP 302"):
+            await fetch_json(client, URL)
     assert evil.call_count == 0
 
 

@@ -3,6 +3,7 @@ that really satisfies every rule, and nothing else ever escapes."""
 
 import json
 import string
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -46,12 +47,13 @@ header_names = st.sampled_from(
 
 
 @pytest.fixture
-def verifier(factory: TokenFactory) -> TokenVerifier:
+async def verifier(factory: TokenFactory) -> AsyncIterator[TokenVerifier]:
     # an in-process transport: no respx, so hypothesis may reuse it across examples
     transport = httpx.MockTransport(lambda _: httpx.Response(200, json=factory.jwks()))
     clock = FakeClock(NOW)
-    keys = JWKSCache(httpx.AsyncClient(transport=transport), JWKS_URL, clock=clock)
-    return TokenVerifier(keys, issuer=ISSUER, clock=clock, cache_size=16)
+    async with httpx.AsyncClient(transport=transport) as client:
+        keys = JWKSCache(client, JWKS_URL, clock=clock)
+        yield TokenVerifier(keys, issuer=ISSUER, clock=clock, cache_size=16)
 
 
 async def expect_only_shared_errors(verifier: TokenVerifier, token: object) -> bool:
