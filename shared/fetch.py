@@ -110,9 +110,9 @@ async def fetch_json(
 
 async def _get_once(client: httpx.AsyncClient, url: str, phases: httpx.Timeout) -> bytes:
     try:
-        request = client.build_request(
-            "GET", url, headers={"Accept": "application/json"}, timeout=phases
-        )
+        # identity: the size cap then bounds what we hold, with no decompression bomb
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+        request = client.build_request("GET", url, headers=headers, timeout=phases)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError):
         raise ProviderError(f"{url!r} is not a usable URL") from None
     # never follow a redirect, whatever the injected client's default: a JWKS served from

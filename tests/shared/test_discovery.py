@@ -62,6 +62,7 @@ async def test_document_is_fetched_and_validated(
     assert await cache.jwks_uri() == f"{ISSUER}/jwks"
     assert route.call_count == 1
     assert route.calls.last.request.headers["Accept"] == "application/json"
+    assert route.calls.last.request.headers["Accept-Encoding"] == "identity"
 
 
 async def test_explicit_timeouts_are_sent(
