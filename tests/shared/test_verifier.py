@@ -597,3 +597,20 @@ async def test_cached_tokens_keep_working_while_the_jwks_endpoint_fails(
     assert (await verifier.verify(token, ACCESS)).claims["sub"] == "user-1"
     assert counter.lookups == 0  # the key set is unchanged as far as we know: still a hit
     assert route.call_count == 2
+
+
+async def test_fully_specified_ed25519_algorithm_when_configured(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    # RFC 9864 names the algorithm after the curve; accepted only when listed
+    from shared import JWKSCache
+
+    factory = TokenFactory(keys=[generate_key("Ed25519", "ed-new")])
+    respx_mock.get(JWKS_URL).mock(return_value=httpx.Response(200, json=factory.jwks()))
+    keys = JWKSCache(client, JWKS_URL, clock=clock)
+    token = factory.mint(now=NOW)
+    listed = TokenVerifier(keys, issuer=ISSUER, clock=clock, algorithms=("Ed25519",))
+    assert (await listed.verify(token, ACCESS)).header["alg"] == "Ed25519"
+    default = TokenVerifier(keys, issuer=ISSUER, clock=clock)
+    with pytest.raises(InvalidToken, match="algorithm"):
+        await default.verify(token, ACCESS)
