@@ -94,7 +94,8 @@ class MetadataCache:
 
     Concurrent callers share one fetch. When a refetch fails, the previous metadata
     keeps being served (stale-if-error) and no new fetch is tried for `error_backoff_s`;
-    with nothing cached, `get` raises `ProviderError`.
+    with nothing cached, `get` raises `ProviderError`. The constructor raises
+    `ValueError` for a non-positive TTL.
     """
 
     def __init__(

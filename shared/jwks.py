@@ -100,6 +100,7 @@ class JWKSCache:
     """The signing keys of one issuer, fetched from its `jwks_uri`.
 
     `jwks_uri` is a URL or an async callable returning one (e.g. from discovery).
+    The constructor raises `ValueError` for a cooldown under 30 s or a non-positive TTL.
     """
 
     def __init__(

@@ -23,7 +23,10 @@ def normalise_typ(value: str) -> str:
 
 @dataclass(frozen=True)
 class TokenProfile:
-    """What a token of one use must look like, besides signature, `iss` and time."""
+    """What a token of one use must look like, besides signature, `iss` and time.
+
+    Raises `ValueError` when built without an audience or without a token type.
+    """
 
     name: str
     audiences: tuple[str, ...]

@@ -74,7 +74,8 @@ class TokenVerifier:
 
     `verify` serves repeated tokens from a bounded LRU cache keyed by a hash of the
     token; an entry lives until the token's `exp` and dies when the key set changes.
-    `cache_size=0` disables the cache.
+    `cache_size=0` disables the cache. The constructor raises `ValueError` for an
+    algorithm list naming `none`, an HMAC or an unknown algorithm, or a negative leeway.
     """
 
     def __init__(
