@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, StrictBool, StrictStr, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, StrictStr, model_validator
 from pydantic import Field as Constraint
 from sqlalchemy import DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -113,7 +113,28 @@ _FORBID = ConfigDict(extra="forbid")
 Name = Annotated[StrictStr, Constraint(min_length=1, max_length=NAME_MAX)]
 ShortText = Annotated[StrictStr, Constraint(max_length=NAME_MAX)]
 LongText = Annotated[StrictStr, Constraint(max_length=TEXT_MAX)]
-Quantity = Annotated[float, Constraint(ge=0, le=QUANTITY_MAX, allow_inf_nan=False, strict=True)]
+
+
+# Litestar validates bodies with `strict=False`, which overrides pydantic's per-field
+# strictness, so JSON types are checked here: "5" is not a number, "yes" not a boolean.
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+def _json_boolean(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+Quantity = Annotated[
+    float,
+    BeforeValidator(_json_number),
+    Constraint(ge=0, le=QUANTITY_MAX, allow_inf_nan=False),
+]
+Flag = Annotated[bool, BeforeValidator(_json_boolean)]
 
 
 class _Body(SQLModel):
@@ -150,7 +171,7 @@ class InventoryCreate(_Body):
     unit: ShortText | None = None
     location: ShortText | None = None
     expires_on: date | None = None
-    is_household_shared: StrictBool = False
+    is_household_shared: Flag = False
 
 
 class InventoryUpdate(_Body):
@@ -158,7 +179,7 @@ class InventoryUpdate(_Body):
     unit: ShortText | None = None
     location: ShortText | None = None
     expires_on: date | None = None
-    is_household_shared: StrictBool | None = None
+    is_household_shared: Flag | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "InventoryUpdate":

@@ -1,0 +1,119 @@
+"""Bearer authentication at the API: RFC 6750 answers, service principals, admins."""
+
+import time
+
+import httpx
+import pytest
+
+from tests.resource_api.conftest import (
+    SERVICE_CLIENT,
+    TOKEN_LIFETIME_S,
+    bearer,
+    make_settings,
+    serve_app,
+    user_headers,
+)
+from tests.resource_api.world import World
+from tests.support.tokens import TokenFactory
+
+
+def _challenge(response: httpx.Response) -> str:
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_token"
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith('Bearer error="invalid_token", error_description="')
+    return challenge
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": int(time.time()) - 3600},
+        {"aud": "https://someone-else.test"},
+        {"iss": "https://evil.test"},
+        {"nbf": int(time.time()) + 3600},
+        {"sub": None, "client_id": "not-a-service"},
+        {"at_hash": "abc"},  # an ID token is never an access token
+    ],
+)
+async def test_invalid_tokens(
+    client: httpx.AsyncClient, tokens: TokenFactory, claims: dict[str, object]
+) -> None:
+    token = tokens.mint({"sub": "alice", **claims})
+    _challenge(await client.get("/products", headers=bearer(token)))
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Basic YWxpY2U6cHc=", "Bearer", "Bearer   ", "bearer a b", "Bearer a,b"]
+)
+async def test_malformed_authorization(client: httpx.AsyncClient, authorization: str) -> None:
+    response = await client.get("/products", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_unknown_route_is_a_json_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nowhere")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+async def test_openapi_documents_bearer(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert schema["security"] == [{"bearer": []}]
+
+
+async def test_service_principal_with_sub_equal_to_client_id(
+    client: httpx.AsyncClient, tokens: TokenFactory, world: World
+) -> None:
+    token = tokens.mint(sub=SERVICE_CLIENT, client_id=SERVICE_CLIENT, scope="inventory:read")
+    listing = await client.get("/products", headers=bearer(token))
+    assert listing.status_code == 200
+    assert len(listing.json()["items"]) == 2  # across all users
+    assert (await client.get("/me", headers=bearer(token))).status_code == 403
+
+
+async def test_service_client_user_token_is_a_user(
+    client: httpx.AsyncClient, tokens: TokenFactory, world: World
+) -> None:
+    # a user signed in through a client that is also a service client stays a user
+    token = tokens.mint(sub="erin", azp=SERVICE_CLIENT, lifetime_s=TOKEN_LIFETIME_S)
+    me = await client.get("/me", headers=bearer(token))
+    assert me.status_code == 200
+    assert (await client.get("/products", headers=bearer(token))).json()["items"] == []
+
+
+async def test_bootstrap_admin(database_url: str, tokens: TokenFactory, world: World) -> None:
+    settings = make_settings(database_url, bootstrap_admin=f"{tokens.issuer} dave")
+    async with serve_app(settings, tokens) as api:
+        users = await api.get("/admin/users", headers=user_headers(tokens, "dave"))
+        assert users.status_code == 200
+        me = await api.get("/me", headers=user_headers(tokens, "dave"))
+        assert me.json()["user"]["role"] == "admin"
+        other = await api.get("/admin/users", headers=user_headers(tokens, "alice"))
+        assert other.status_code == 403
+
+
+async def test_admin_groups_setting(database_url: str, tokens: TokenFactory, world: World) -> None:
+    settings = make_settings(database_url, admin_groups="ops,root")
+    async with serve_app(settings, tokens) as api:
+        ops = user_headers(tokens, "carol", groups=("ops",))
+        assert (await api.get("/admin/users", headers=ops)).status_code == 200
+        plain_admin = user_headers(tokens, "root", groups=("admin",))
+        assert (await api.get("/admin/users", headers=plain_admin)).status_code == 403
+
+
+async def test_provider_down_is_503(database_url: str, tokens: TokenFactory) -> None:
+    settings = make_settings(database_url)
+    down = httpx.MockTransport(lambda _: httpx.Response(503))
+    async with httpx.AsyncClient(transport=down) as http_client:
+        from resource_api.app import create_app
+
+        app = create_app(settings, http_client=http_client)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+        ) as api:
+            response = await api.get("/products", headers=user_headers(tokens, "alice"))
+    assert response.status_code == 503
+    assert response.headers["retry-after"].isdigit()
