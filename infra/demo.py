@@ -108,8 +108,8 @@ def provider_env(ports: Ports, keys: Secrets) -> dict[str, str]:
     }
 
 
-def api_env(ports: Ports) -> dict[str, str]:
-    return {
+def api_env(ports: Ports, database_url: str | None = None) -> dict[str, str]:
+    env = {
         **_base_env(),
         "API_OIDC_ISSUER": f"http://{HOST}:{ports.idp}",
         "API_AUDIENCE": API_AUDIENCE,
@@ -117,8 +117,11 @@ def api_env(ports: Ports) -> dict[str, str]:
         "API_PORT": str(ports.api),
         "API_SERVICE_CLIENTS": SERVICE_CLIENT_ID,
         "API_ADMIN_GROUPS": "admin",
-        # API_DATABASE_URL: the SQLite default, ./var/resource_api.db
     }
+    # Default: the resource API's own SQLite default, ./var/resource_api.db.
+    if database_url:
+        env["API_DATABASE_URL"] = database_url
+    return env
 
 
 def bff_env(ports: Ports, keys: Secrets) -> dict[str, str]:
@@ -167,7 +170,7 @@ def ensure_node_modules() -> None:
     )
 
 
-def services(ports: Ports, keys: Secrets) -> list[ServiceSpec]:
+def services(ports: Ports, keys: Secrets, database_url: str | None = None) -> list[ServiceSpec]:
     return [
         ServiceSpec(
             name="provider",
@@ -179,7 +182,7 @@ def services(ports: Ports, keys: Secrets) -> list[ServiceSpec]:
         ServiceSpec(
             name="resource-api",
             argv=python_module("resource_api", "serve"),
-            env=api_env(ports),
+            env=api_env(ports, database_url),
             cwd=ROOT,
             ready_url=f"http://{HOST}:{ports.api}/health",
         ),
@@ -227,7 +230,7 @@ def run() -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     with Stack() as stack:
-        for spec in services(ports, keys):
+        for spec in services(ports, keys, os.environ.get("DEMO_DATABASE_URL") or None):
             if stop.is_set():
                 break
             print(f"Starting {spec.name}...", flush=True)
