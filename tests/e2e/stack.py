@@ -152,7 +152,7 @@ class E2EStack:
             log_path=self.log_dir / "resource-api.log",
         )
 
-    def bff_spec(self) -> ServiceSpec:
+    def bff_spec(self, port: int | None = None, name: str = "bff") -> ServiceSpec:
         env = {
             **_app_env(),
             "BFF_OIDC_ISSUER": self.issuer,
@@ -163,17 +163,24 @@ class E2EStack:
             "BFF_UPSTREAM_URL": self.api_url,
             "BFF_RESOURCE": API_AUDIENCE,
             "BFF_HOST": HOST,
-            "BFF_PORT": str(self.bff_port),
+            "BFF_PORT": str(port or self.bff_port),
             **self.bff_extra_env,
         }
         return ServiceSpec(
-            name="bff",
+            name=name,
             argv=python_module("bff", "serve"),
             env=env,
             cwd=self.log_dir,
-            ready_url=f"{self.bff_url}/readyz",
-            log_path=self.log_dir / "bff.log",
+            ready_url=f"http://{HOST}:{port or self.bff_port}/readyz",
+            log_path=self.log_dir / f"{name}.log",
         )
+
+    def start_another_bff(self, name: str) -> str:
+        """A second BFF instance (same settings, another port); returns its URL. Its public
+        URL stays the first one's, as behind a load balancer."""
+        port = free_port()
+        self.stack.start(self.bff_spec(port=port, name=name))
+        return f"http://{HOST}:{port}"
 
     def restart_bff(self, session_keys: str) -> None:
         """Stop the BFF and start it again with another `BFF_SESSION_KEYS`."""
