@@ -1,6 +1,7 @@
 """`create_app(settings)`: the BFF as a Starlette application."""
 
 import contextlib
+import http.cookiejar
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +28,16 @@ from shared import JWKSCache, MetadataCache, SharedError, TokenVerifier
 from shared.fetch import RetryPolicy
 
 logger = logging.getLogger(__name__)
+
+
+class RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+
 API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -34,18 +45,30 @@ def create_app(
     settings: Settings,
     *,
     http_client: httpx.AsyncClient | None = None,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     retry: RetryPolicy | None = None,
 ) -> Starlette:
-    """Build the app. `http_client` (provider and upstream calls), `clock` and `retry`
-    (provider fetches) are seams for tests; without a client the app makes one pooled
-    client for its lifetime."""
-    client = http_client or httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0),
+    """Build the app.
+
+    `http_client` (provider calls), `upstream_transport` (the proxy), `clock` and `retry`
+    (provider fetches) are seams for tests. By default one pooled transport serves both:
+    the proxy sends through it directly (no client-level cookie, auth or redirect
+    handling on the hot path), the provider calls through an `httpx.AsyncClient` on it.
+    """
+    pool = httpx.AsyncHTTPTransport(
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        trust_env=False,
+    )
+    client = http_client or httpx.AsyncClient(
+        transport=pool,
+        timeout=httpx.Timeout(10.0, connect=5.0),
         follow_redirects=False,
         trust_env=False,
     )
+    # a shared client must never carry one user's cookies into another's request
+    client.cookies.jar.set_policy(RejectAllCookies())
+    upstream = upstream_transport or pool
     ring = KeyRing(settings.session_keys)
     policy = CookiePolicy(secure=settings.secure_cookies, samesite=settings.cookie_samesite)
     store, revocations = build_store(settings, ring, policy, clock)
@@ -75,7 +98,9 @@ def create_app(
         transactions=Transactions(ring, policy, clock),
         provider=provider,
         refresher=Refresher(provider, margin_s=settings.refresh_margin_s, clock=clock),
-        upstream=client,
+        client=client,
+        upstream=upstream,
+        upstream_timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0).as_dict(),
         upstream_url=upstream_url,
         upstream_prefix=prefix,
         public_scheme=scheme,
@@ -93,6 +118,8 @@ def create_app(
         finally:
             if http_client is None:
                 await client.aclose()
+            if upstream_transport is None:
+                await pool.aclose()
             closer = getattr(store, "aclose", None)
             if closer is not None:
                 await closer()

@@ -30,8 +30,11 @@ class BFF:
     transactions: Transactions
     provider: Provider
     refresher: Refresher
-    #: the one pooled client for every outbound call (provider and upstream)
-    upstream: httpx.AsyncClient
+    #: provider calls (discovery, JWKS, token, revocation)
+    client: httpx.AsyncClient
+    #: the proxy's pooled transport to the resource API
+    upstream: httpx.AsyncBaseTransport
+    upstream_timeout: dict[str, float | None]
     upstream_url: httpx.URL
     upstream_prefix: bytes
     public_scheme: bytes
@@ -43,6 +46,20 @@ class BFF:
         prefix = upstream.raw_path.split(b"?", 1)[0].rstrip(b"/") + b"/"
         public = urlsplit(settings.public_url)
         return upstream, prefix, public.scheme.encode(), public.netloc.encode()
+
+    def __post_init__(self) -> None:
+        self._targets: dict[bytes, httpx.URL] = {}
+
+    def upstream_target(self, path: bytes, query: bytes) -> httpx.URL:
+        """The upstream URL for a checked path; parsed URLs are memoised (SPAs repeat them)."""
+        raw = self.upstream_prefix + path + (b"?" + query if query else b"")
+        url = self._targets.get(raw)
+        if url is None:
+            url = self.upstream_url.copy_with(raw_path=raw)
+            if len(self._targets) >= 1024:
+                self._targets.clear()
+            self._targets[raw] = url
+        return url
 
     def cookies_of(self, request: Request) -> dict[str, str]:
         # HTTP/2 may split the Cookie header (RFC 9113 §8.2.3): join them back

@@ -26,7 +26,13 @@ async def readyz(request: Request) -> Response:
     except SharedError as exc:
         checks["provider"] = exc.error
     try:
-        answer = await bff.upstream.get(bff.upstream_url.join("health"), timeout=READY_TIMEOUT)
+        probe = httpx.Request(
+            "GET",
+            bff.upstream_url.copy_with(raw_path=bff.upstream_prefix + b"health"),
+            extensions={"timeout": READY_TIMEOUT.as_dict()},
+        )
+        answer = await bff.upstream.handle_async_request(probe)
+        await answer.aclose()
         checks["upstream"] = "ok" if answer.status_code < 500 else f"HTTP {answer.status_code}"
     except httpx.HTTPError as exc:
         checks["upstream"] = type(exc).__name__

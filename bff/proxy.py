@@ -9,6 +9,7 @@ import httpx
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from bff.context import BFF
 from bff.guards import cross_site, csrf_ok
@@ -151,10 +152,7 @@ async def proxy(request: Request) -> Response:
         session, dirty, refreshed = outcome, True, True
 
     request_id = request_id_of(request)
-    query = request.scope["query_string"]
-    url = bff.upstream_url.copy_with(
-        raw_path=bff.upstream_prefix + rest + (b"?" + query if query else b"")
-    )
+    url = bff.upstream_target(rest, request.scope["query_string"])
     has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
     for attempt in (0, 1):
         # httpx.Request, not client.build_request: the client's default headers (its
@@ -164,10 +162,10 @@ async def proxy(request: Request) -> Response:
             url,
             headers=_forward_headers(request, session.access_token, request_id, bff),
             content=request.stream() if has_body else None,
-            extensions={"timeout": bff.upstream.timeout.as_dict()},
+            extensions={"timeout": bff.upstream_timeout},
         )
         try:
-            upstream = await bff.upstream.send(upstream_request, stream=True)
+            upstream = await bff.upstream.handle_async_request(upstream_request)
         except httpx.TimeoutException:
             logger.warning("upstream timed out")
             return json_error(504, "upstream_timeout")
@@ -192,15 +190,47 @@ async def proxy(request: Request) -> Response:
             return outcome
         session, dirty, refreshed = outcome, True, True
 
-    streamed = StreamingResponse(
-        upstream.aiter_raw(),
-        status_code=upstream.status_code,
-        background=BackgroundTask(upstream.aclose),
-    )
-    streamed.raw_headers = _response_headers(upstream)
+    headers = _response_headers(upstream)
+    streamed: Response
+    if "content-length" in upstream.headers:
+        # a bounded body: relay it chunk by chunk without a disconnect watcher
+        streamed = RelayedResponse(upstream)
+    else:
+        # open-ended (SSE, chunked): Starlette's StreamingResponse stops on disconnect
+        streamed = StreamingResponse(
+            upstream.aiter_raw(),
+            status_code=upstream.status_code,
+            background=BackgroundTask(upstream.aclose),
+        )
+    streamed.raw_headers = headers
     if dirty:
         bff.add_cookies(streamed, await bff.save_quietly(session, cookies))
     return streamed
+
+
+class RelayedResponse(Response):
+    """Streams an upstream body of known length to the client, then closes it."""
+
+    def __init__(self, upstream: httpx.Response) -> None:
+        self.status_code = upstream.status_code
+        self.background = None
+        self._upstream = upstream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            if scope["method"] != "HEAD":
+                async for chunk in self._upstream.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await self._upstream.aclose()
 
 
 async def _refresh(bff: BFF, session: Session, cookies: dict[str, str]) -> Session | Response:

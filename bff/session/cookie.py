@@ -7,6 +7,7 @@ truncated or foreign chunk fails authentication and is no session.
 """
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from bff.cookies import CookiePolicy
@@ -24,9 +25,14 @@ MAX_CHUNKS = 4
 
 
 class CookieSessionStore:
-    def __init__(self, ring: KeyRing, policy: CookiePolicy) -> None:
+    def __init__(self, ring: KeyRing, policy: CookiePolicy, cache_size: int = 2048) -> None:
         self._ring = ring
         self._policy = policy
+        # Opened sessions by their exact sealed text: a cookie seen before skips AES-GCM
+        # and JSON. Only values that authenticated get in, so a forged cookie never hits;
+        # expiry and revocation are still checked on every request by SessionManager.
+        self._opened: OrderedDict[str, Loaded] = OrderedDict()
+        self._cache_size = cache_size
 
     def _present_chunks(self, cookies: Mapping[str, str]) -> list[str]:
         base = self._policy.session_name
@@ -45,11 +51,22 @@ class CookieSessionStore:
             if part is None:
                 return None
             parts.append(part)
-        opened = self._ring.open("".join(parts), PURPOSE)
+        sealed = "".join(parts)
+        hit = self._opened.get(sealed)
+        if hit is not None:
+            self._opened.move_to_end(sealed)
+            return hit
+        opened = self._ring.open(sealed, PURPOSE)
         if opened is None:
             return None
         session = Session.from_payload(opened.payload)
-        return Loaded(session, opened.stale_key) if session is not None else None
+        if session is None:
+            return None
+        loaded = Loaded(session, opened.stale_key)
+        self._opened[sealed] = loaded
+        if len(self._opened) > self._cache_size:
+            self._opened.popitem(last=False)
+        return loaded
 
     async def save(self, session: Session, cookies: Mapping[str, str], max_age_s: int) -> list[str]:
         sealed = self._ring.seal(session.to_payload(), PURPOSE)

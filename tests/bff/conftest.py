@@ -65,6 +65,7 @@ class Harness:
     client: httpx.AsyncClient
     outbound: httpx.AsyncClient
     static_dir: Path
+    upstream_transport: httpx.AsyncBaseTransport | None
 
     @property
     def bff(self) -> Any:
@@ -89,7 +90,11 @@ class Harness:
         """The same browser and provider, a BFF restarted with other settings."""
         self.settings = make_settings(self.static_dir, **overrides)
         self.app = create_app(
-            self.settings, http_client=self.outbound, clock=self.clock, retry=NO_RETRY
+            self.settings,
+            http_client=self.outbound,
+            upstream_transport=self.upstream_transport,
+            clock=self.clock,
+            retry=NO_RETRY,
         )
         self.client._transport = httpx.ASGITransport(app=self.app, client=("203.0.113.7", 4711))
 
@@ -110,20 +115,27 @@ def build_harness(
     clock = FakeClock()
     provider = FakeProvider(clock)
     upstream = RecordingUpstream()
-    mounts: dict[str, httpx.AsyncBaseTransport] = {ISSUER: httpx.ASGITransport(app=provider.app)}
-    if "upstream_url" not in overrides:
-        mounts[UPSTREAM] = upstream_transport or httpx.ASGITransport(app=upstream.app)
-    outbound = httpx.AsyncClient(mounts=mounts)
+    outbound = httpx.AsyncClient(mounts={ISSUER: httpx.ASGITransport(app=provider.app)})
+    if upstream_transport is None and "upstream_url" not in overrides:
+        upstream_transport = httpx.ASGITransport(app=upstream.app)
     static_dir = tmp_path / "static"
     static_dir.mkdir(exist_ok=True)
     (static_dir / "index.html").write_text("<!doctype html><title>spa</title>")
     settings = make_settings(static_dir, **overrides)
-    app = create_app(settings, http_client=outbound, clock=clock, retry=NO_RETRY)
+    app = create_app(
+        settings,
+        http_client=outbound,
+        upstream_transport=upstream_transport,
+        clock=clock,
+        retry=NO_RETRY,
+    )
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)),
         base_url=settings.public_url,
     )
-    return Harness(clock, provider, upstream, settings, app, client, outbound, static_dir)
+    return Harness(
+        clock, provider, upstream, settings, app, client, outbound, static_dir, upstream_transport
+    )
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from tests.bff.conftest import Harness, build_harness, cookie_header, raw_reques
 
 
 @asynccontextmanager
-async def serving(app: ASGIApp) -> AsyncIterator[str]:
+async def serving(app: ASGIApp, lifespan: str = "off") -> AsyncIterator[str]:
     """Serve `app` with uvicorn on a free loopback port, in this event loop."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve())
     while not server.started:
@@ -99,7 +99,7 @@ async def test_sse_arrives_event_by_event(tmp_path: Path) -> None:
     upstream.sse_gate = asyncio.Event()
     async with serving(upstream.app) as upstream_url:
         harness = build_harness(tmp_path, upstream_url=upstream_url)
-        async with harness.client, harness.outbound, serving(harness.app) as bff_url:
+        async with harness.client, harness.outbound, serving(harness.app, "on") as bff_url:
             await harness.login()
             cookies = harness.session_cookies()
             header = cookie_header(cookies)[1].decode()
