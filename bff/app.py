@@ -19,7 +19,7 @@ from bff.logs import RequestIdMiddleware
 from bff.oidc import Provider
 from bff.proxy import proxy
 from bff.refresh import Refresher
-from bff.session.factory import build_store
+from bff.session.factory import build_backends
 from bff.session.manager import SessionManager
 from bff.settings import Settings
 from bff.spa import SPAStaticFiles
@@ -71,7 +71,7 @@ def create_app(
     upstream = upstream_transport or pool
     ring = KeyRing(settings.session_keys)
     policy = CookiePolicy(secure=settings.secure_cookies, samesite=settings.cookie_samesite)
-    store, revocations = build_store(settings, ring, policy, clock)
+    backends = build_backends(settings, ring, policy, clock)
     metadata = MetadataCache(settings.oidc_issuer, client, clock=clock, retry=retry)
 
     async def jwks_uri() -> str:
@@ -89,15 +89,20 @@ def create_app(
         clock=clock,
         policy=policy,
         sessions=SessionManager(
-            store,
-            revocations,
+            backends.store,
+            backends.revocations,
             max_age_s=settings.session_max_age_s,
             idle_s=settings.session_idle_s,
             clock=clock,
         ),
         transactions=Transactions(ring, policy, clock),
         provider=provider,
-        refresher=Refresher(provider, margin_s=settings.refresh_margin_s, clock=clock),
+        refresher=Refresher(
+            provider,
+            margin_s=settings.refresh_margin_s,
+            clock=clock,
+            results=backends.refresh_results,
+        ),
         client=client,
         upstream=upstream,
         upstream_timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0).as_dict(),
@@ -120,9 +125,7 @@ def create_app(
                 await client.aclose()
             if upstream_transport is None:
                 await pool.aclose()
-            closer = getattr(store, "aclose", None)
-            if closer is not None:
-                await closer()
+            await backends.aclose()
 
     routes = [
         Route("/healthz", health.healthz, methods=["GET", "HEAD"]),

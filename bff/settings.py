@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     session_store: Literal["cookie", "redis"] = "cookie"
     redis_url: SecretStr = Field(default=SecretStr(""), validate_default=True)
+    #: not in SPEC: namespace for every Redis key, so several deployments can share one
+    redis_prefix: str = "bff:"
     session_max_age_s: int = Field(default=43200, ge=60)  # 12 hours
     session_idle_s: int = Field(default=3600, ge=60)  # 1 hour
     refresh_margin_s: int = Field(default=60, ge=0)

@@ -1,15 +1,152 @@
-"""Redis session store: placeholder until the stretch goal lands."""
+"""Redis-backed sessions, revocations and refresh coordination, shared by BFF instances.
 
-from collections.abc import Callable
+The browser's cookie holds only the session id, sealed like a cookie session (so a
+forged or guessed id never reaches Redis). The session itself is stored sealed with the
+same key ring: a copy of the Redis data alone reveals no token.
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+
+from redis.asyncio import Redis
 
 from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
-from bff.session.revocation import RevocationList
-from bff.session.store import SessionStore
-from bff.settings import Settings
+from bff.oidc import Tokens
+from bff.session.model import Session
+from bff.session.store import Loaded
+
+logger = logging.getLogger(__name__)
+
+REF_PURPOSE = "bff-session-ref"
+DATA_PURPOSE = "bff-session-data"
+TOKENS_PURPOSE = "bff-refresh-result"
 
 
-def build_redis_store(
-    settings: Settings, ring: KeyRing, policy: CookiePolicy, clock: Callable[[], float]
-) -> tuple[SessionStore, RevocationList]:
-    raise NotImplementedError("BFF_SESSION_STORE=redis is not implemented yet")
+class RedisSessionStore:
+    def __init__(self, redis: Redis, ring: KeyRing, policy: CookiePolicy, prefix: str) -> None:
+        self._redis = redis
+        self._ring = ring
+        self._policy = policy
+        self._prefix = prefix
+
+    def _key(self, session_id: str) -> str:
+        return f"{self._prefix}session:{session_id}"
+
+    def _session_id(self, cookies: Mapping[str, str]) -> tuple[str, bool] | None:
+        value = cookies.get(self._policy.session_name)
+        if not value:
+            return None
+        opened = self._ring.open(value, REF_PURPOSE)
+        session_id = opened.payload.get("id") if opened else None
+        if opened is None or not isinstance(session_id, str):
+            return None
+        return session_id, opened.stale_key
+
+    async def load(self, cookies: Mapping[str, str]) -> Loaded | None:
+        ref = self._session_id(cookies)
+        if ref is None:
+            return None
+        raw = await self._redis.get(self._key(ref[0]))
+        if raw is None:
+            return None
+        opened = self._ring.open(raw.decode() if isinstance(raw, bytes) else raw, DATA_PURPOSE)
+        if opened is None:
+            return None
+        session = Session.from_payload(opened.payload)
+        if session is None or session.id != ref[0]:
+            return None
+        return Loaded(session, ref[1] or opened.stale_key)
+
+    async def save(self, session: Session, cookies: Mapping[str, str], max_age_s: int) -> list[str]:
+        sealed = self._ring.seal(session.to_payload(), DATA_PURPOSE)
+        await self._redis.set(self._key(session.id), sealed, ex=max(max_age_s, 1))
+        ref = self._ring.seal({"id": session.id}, REF_PURPOSE)
+        lines = [self._policy.set(self._policy.session_name, ref, max_age=max_age_s)]
+        # chunks left by a cookie-store session on the same browser
+        base = self._policy.session_name + "."
+        lines += [self._policy.delete(n) for n in cookies if n.startswith(base)]
+        return lines
+
+    async def clear(self, cookies: Mapping[str, str]) -> list[str]:
+        ref = self._session_id(cookies)
+        if ref is not None:
+            await self._redis.delete(self._key(ref[0]))
+        base = self._policy.session_name
+        return [self._policy.delete(n) for n in cookies if n == base or n.startswith(base + ".")]
+
+    async def verify_connection(self) -> None:
+        await self._redis.ping()
+
+
+class RedisRevocationList:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def revoke(self, key: str, at: float, ttl_s: int) -> None:
+        name = f"{self._prefix}revoked:{key}"
+        # keep the latest time when two instances revoke the same key
+        previous = await self._redis.get(name)
+        if previous is not None and float(previous) >= at:
+            return
+        await self._redis.set(name, repr(at), ex=max(ttl_s, 1))
+
+    async def revoked_since(self, keys: Sequence[str]) -> float | None:
+        values = await self._redis.mget([f"{self._prefix}revoked:{k}" for k in keys])
+        times = [float(v) for v in values if v is not None]
+        return max(times) if times else None
+
+    async def first_use(self, key: str, ttl_s: int) -> bool:
+        return bool(
+            await self._redis.set(f"{self._prefix}once:{key}", b"1", ex=max(ttl_s, 1), nx=True)
+        )
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+
+class RedisRefreshResults:
+    """The refresh lock and result cache across instances; results are sealed (tokens)."""
+
+    def __init__(self, redis: Redis, ring: KeyRing, prefix: str) -> None:
+        self._redis = redis
+        self._ring = ring
+        self._prefix = prefix
+
+    async def get(self, key: str) -> Tokens | None:
+        raw = await self._redis.get(f"{self._prefix}refresh:{key}")
+        if raw is None:
+            return None
+        opened = self._ring.open(raw.decode() if isinstance(raw, bytes) else raw, TOKENS_PURPOSE)
+        if opened is None:
+            return None
+        try:
+            return Tokens(**opened.payload)
+        except TypeError:
+            return None
+
+    async def put(self, key: str, tokens: Tokens, ttl_s: int) -> None:
+        sealed = self._ring.seal(asdict(tokens), TOKENS_PURPOSE)
+        await self._redis.set(f"{self._prefix}refresh:{key}", sealed, ex=ttl_s)
+
+    async def acquire(self, key: str, ttl_s: int) -> bool:
+        return bool(
+            await self._redis.set(f"{self._prefix}refresh-lock:{key}", b"1", ex=ttl_s, nx=True)
+        )
+
+    async def release(self, key: str) -> None:
+        await self._redis.delete(f"{self._prefix}refresh-lock:{key}")
+
+
+def connect(url: str) -> Redis:
+    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+
+
+__all__ = [
+    "RedisRefreshResults",
+    "RedisRevocationList",
+    "RedisSessionStore",
+    "connect",
+]
