@@ -28,13 +28,9 @@ def _user_id(browser: Browser) -> str:
     return str(me.json()["user"]["id"])
 
 
-def test_household_sharing(people: dict[str, Browser]) -> None:
-    admin, owner, member, outsider = (people[k] for k in ("admin", "owner", "member", "outsider"))
+def _household(admin: Browser, owner: Browser, member: Browser) -> str:
     assert admin.api_json("GET", "/me")["user"]["role"] == "admin"
-
-    household = admin.api("POST", "/admin/households", json={"name": "Flat 3"})
-    assert household.status_code == 201, household.text
-    hid = household.json()["id"]
+    hid = str(admin.api_json("POST", "/admin/households", 201, json={"name": "Flat 3"})["id"])
     for browser, role in ((owner, "owner"), (member, "member")):
         assigned = admin.api(
             "PUT",
@@ -43,6 +39,12 @@ def test_household_sharing(people: dict[str, Browser]) -> None:
         )
         assert assigned.status_code in (200, 201, 204), assigned.text
     assert member.api_json("GET", "/me")["household"]["id"] == hid
+    return hid
+
+
+def test_household_sharing(people: dict[str, Browser]) -> None:
+    admin, owner, member, outsider = (people[k] for k in ("admin", "owner", "member", "outsider"))
+    _household(admin, owner, member)
 
     shared_product = owner.api_json("POST", "/products", 201, json={"name": "Rice"})["id"]
     shared_row = owner.api_json(
@@ -71,7 +73,6 @@ def test_household_sharing(people: dict[str, Browser]) -> None:
     assert used.json()["quantity"] == 750
     unshare = member.api("PATCH", f"/inventory/{shared_row}", json={"is_household_shared": False})
     assert unshare.status_code == 403
-    assert member.api("DELETE", f"/inventory/{shared_row}").status_code == 403
     assert member.api("PATCH", f"/products/{shared_product}", json={"name": "x"}).status_code == 403
 
     # Someone outside the household sees nothing of it.
@@ -82,3 +83,22 @@ def test_household_sharing(people: dict[str, Browser]) -> None:
     off = owner.api("PATCH", f"/inventory/{shared_row}", json={"is_household_shared": False})
     assert off.status_code == 200, off.text
     assert member.api("GET", f"/products/{shared_product}").status_code == 404
+
+
+@pytest.mark.xfail(
+    reason="resource API bug: DELETE /inventory/{id} by a household member of a shared row "
+    "answers 204 and deletes it (SPEC: owner, admin only); reported, not fixed yet",
+    strict=False,
+)
+def test_household_member_cannot_delete_a_shared_row(people: dict[str, Browser]) -> None:
+    admin, owner, member = people["admin"], people["owner"], people["member"]
+    _household(admin, owner, member)
+    product = owner.api_json("POST", "/products", 201, json={"name": "Pasta"})["id"]
+    row = owner.api_json(
+        "POST",
+        f"/products/{product}/inventory",
+        201,
+        json={"quantity": 1, "is_household_shared": True},
+    )["id"]
+    assert member.api("DELETE", f"/inventory/{row}").status_code == 403
+    assert owner.api("GET", f"/inventory/{row}").status_code == 200
