@@ -141,4 +141,5 @@ def create_app(
     ]
     app = Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], lifespan=lifespan)
     app.state.bff = bff
+    app.state.backends = backends
     return app

@@ -1,0 +1,109 @@
+"""Two BFF instances sharing Redis: sessions, back-channel logout and refresh cross over."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from bff.app import create_app
+from tests.bff.conftest import NO_RETRY, Harness, build_harness, cookie_header, raw_request
+from tests.bff.session.test_store_contract import REDIS_URL, redis_namespace
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Harness, Starlette]]:
+    async with redis_namespace() as (_, prefix):
+        harness = build_harness(
+            tmp_path, session_store="redis", redis_url=REDIS_URL, redis_prefix=prefix
+        )
+        other = create_app(
+            harness.settings,
+            http_client=harness.outbound,
+            upstream_transport=harness.upstream_transport,
+            clock=harness.clock,
+            retry=NO_RETRY,
+        )
+        try:
+            yield harness, other
+        finally:
+            await harness.client.aclose()
+            await harness.outbound.aclose()
+            await harness.app.state.backends.aclose()
+            await other.state.backends.aclose()
+
+
+async def _status(app: Starlette, path: bytes, cookies: dict[str, str]) -> int:
+    response = await raw_request(app, "GET", path, [cookie_header(cookies), (b"x-csrf", b"1")])
+    return response.status
+
+
+async def test_session_works_on_the_other_instance(pair: tuple[Harness, Starlette]) -> None:
+    harness, other = pair
+    await harness.login()
+    cookies = harness.session_cookies()
+    assert list(cookies) == ["__Host-Http-bff-session"]
+    assert len(cookies["__Host-Http-bff-session"]) < 400  # only a sealed id
+    assert await _status(other, b"/auth/me", cookies) == 200
+    assert await _status(other, b"/api/items", cookies) == 200
+
+
+async def test_backchannel_logout_reaches_every_instance(pair: tuple[Harness, Starlette]) -> None:
+    harness, other = pair
+    await harness.login(sid="sid-R")
+    cookies = harness.session_cookies()
+    response = await harness.client.post(
+        "/auth/backchannel-logout",
+        data={"logout_token": harness.provider.logout_token(sid="sid-R")},
+    )
+    assert response.status_code == 200
+    assert await _status(other, b"/auth/me", cookies) == 401
+    # and the same logout token replayed at the other instance is refused
+    replay = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=other), base_url="https://app.test"
+    )
+    async with replay:
+        again = await replay.post(
+            "/auth/backchannel-logout",
+            data={"logout_token": harness.provider.logout_token(sid="sid-R", jti="fixed")},
+        )
+        assert again.status_code == 200
+        twice = await replay.post(
+            "/auth/backchannel-logout",
+            data={"logout_token": harness.provider.logout_token(sid="sid-R", jti="fixed")},
+        )
+        assert twice.status_code == 400
+
+
+async def test_logout_on_one_instance_ends_the_session_everywhere(
+    pair: tuple[Harness, Starlette],
+) -> None:
+    harness, other = pair
+    await harness.login()
+    cookies = harness.session_cookies()
+    assert (await harness.api("/auth/logout", method="POST")).status_code == 200
+    assert await _status(other, b"/auth/me", cookies) == 401
+
+
+async def test_refresh_race_across_instances(pair: tuple[Harness, Starlette]) -> None:
+    harness, other = pair
+    await harness.login()
+    cookies = harness.session_cookies()
+    harness.clock.advance(250)
+    gate = harness.provider.refresh_gate = asyncio.Event()
+    apps = [harness.app, other] * 10
+    tasks = [asyncio.ensure_future(_status(app, b"/api/items", cookies)) for app in apps]
+    while harness.provider.refresh_calls == 0:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # the other instance is now polling for the result
+    gate.set()
+    assert await asyncio.gather(*tasks) == [200] * 20
+    assert harness.provider.refresh_calls == 1
+    assert not harness.provider.revoked_grants
+
+
+def test_redis_is_configured_for_ci() -> None:
+    # documents the dependency: CI starts Redis on 127.0.0.1:6379 (.ci/run)
+    assert REDIS_URL.startswith("redis://127.0.0.1")
