@@ -3,6 +3,7 @@
 import argparse
 import base64
 import secrets
+import signal
 import sys
 
 from bff.settings import Settings, SettingsError, load_settings
@@ -26,6 +27,10 @@ def generate_key() -> str:
     return f"{kid}:{secret}"
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -33,12 +38,17 @@ def serve(settings: Settings) -> None:
     from bff.logs import configure
 
     configure(settings.log_level)
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal
+    # with the previous handlers in place: make those exit 0 (SPEC: stop cleanly).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_config=None,
         server_header=False,
+        access_log=False,  # its lines carry query strings (authorization codes); see logs
         proxy_headers=False,
         # four session chunks of 3,800 bytes need more than h11's 16 KiB default
         h11_max_incomplete_event_size=64 * 1024,

@@ -6,10 +6,12 @@ Nothing here ever formats a token, a cookie or a secret; callers log codes and k
 import contextvars
 import logging
 import re
+import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+access = logging.getLogger("bff.access")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SANE = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
 
@@ -32,7 +34,11 @@ def configure(level: str) -> None:
 
 
 class RequestIdMiddleware:
-    """Keeps a sane incoming `X-Request-ID` (else makes one) and echoes it on the response."""
+    """Keeps a sane incoming `X-Request-ID` (else makes one) and echoes it on the response.
+
+    Also writes the access log: method, path and status only. Query strings are left out
+    because `/auth/callback`'s carries the authorization code and state.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -49,13 +55,20 @@ class RequestIdMiddleware:
             headers = [h for h in scope["headers"] if h[0] != b"x-request-id"]
             scope["headers"] = [*headers, (b"x-request-id", rid)]
 
+        status = 500
+
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid)]
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid)]
             await send(message)
 
+        started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            if access.isEnabledFor(logging.INFO):
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                access.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed_ms)
             request_id.reset(token)

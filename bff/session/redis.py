@@ -60,6 +60,9 @@ class RedisSessionStore:
         return Loaded(session, ref[1] or opened.stale_key)
 
     async def save(self, session: Session, cookies: Mapping[str, str], max_age_s: int) -> list[str]:
+        previous = self._session_id(cookies)
+        if previous is not None and previous[0] != session.id:
+            await self._redis.delete(self._key(previous[0]))  # a new login replaces it
         sealed = self._ring.seal(session.to_payload(), DATA_PURPOSE)
         await self._redis.set(self._key(session.id), sealed, ex=max(max_age_s, 1))
         ref = self._ring.seal({"id": session.id}, REF_PURPOSE)

@@ -141,3 +141,46 @@ def test_redis_store_requires_url(env: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError) as info:
         load_settings()
     assert info.value.problems == ["BFF_REDIS_URL: required when BFF_SESSION_STORE=redis"]
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BFF_")}
+    env = {
+        **clean,
+        **GOOD,
+        "PYTHONPATH": str(ROOT),
+        "BFF_PORT": str(port),
+        "BFF_OIDC_ISSUER": "http://127.0.0.1:9",  # unreachable: readiness only
+        "BFF_UPSTREAM_URL": "http://127.0.0.1:9",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bff"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("BFF did not start")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
