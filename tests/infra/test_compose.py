@@ -81,9 +81,8 @@ def test_apps_agree_on_issuer_audience_and_clients(compose: dict[str, Any]) -> N
     assert api["API_AUDIENCE"] == kc["KC_API_AUDIENCE"]
     assert bff["BFF_UPSTREAM_URL"] == f"http://resource-api:{api['API_PORT']}"
     assert bff["BFF_PUBLIC_URL"] == kc["KC_BFF_PUBLIC_URL"]
-    assert bff["BFF_SESSION_STORE"] in ("cookie", "redis")
-    if bff["BFF_SESSION_STORE"] == "redis":
-        assert bff["BFF_REDIS_URL"].startswith("redis://redis")
+    assert bff["BFF_SESSION_STORE"] == "redis"
+    assert bff["BFF_REDIS_URL"].startswith("redis://redis")
 
 
 def test_no_secret_is_written_into_the_compose_file(compose: dict[str, Any]) -> None:
