@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -118,6 +119,61 @@ def report(name: str, elapsed: float, latencies: list[float]) -> float:
     return rps
 
 
+async def in_process_cpu(key: str, cookie: str, requests: int) -> float:
+    """CPU per proxied request of the BFF app alone: ASGI in-process, upstream in memory.
+
+    Separates what our code costs from the HTTP server and socket stack around it.
+    """
+    from bff.app import create_app
+    from bff.settings import Settings
+
+    async def upstream(scope: dict, receive: object, send: Any) -> None:
+        body = b'{"items": []}'
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"13")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        oidc_issuer="http://127.0.0.1:9",
+        client_id="bench",
+        public_url="http://127.0.0.1:8000",
+        session_keys=key,
+        upstream_url="http://upstream.bench",
+    )
+    app = create_app(settings, upstream_transport=httpx.ASGITransport(app=upstream))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/items",
+        "raw_path": b"/api/items",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"cookie", cookie.encode()), (b"x-csrf", b"1")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    statuses: list[int] = []
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    start = time.process_time()
+    for _ in range(requests):
+        await app(dict(scope), receive, send)
+    used = time.process_time() - start
+    assert set(statuses) == {200}, set(statuses)
+    return used / requests
+
+
 def sealed_cookie(key: str) -> str:
     now = time.time()
     session = Session.new(
@@ -138,7 +194,12 @@ def sealed_cookie(key: str) -> str:
 
 
 async def measure(
-    upstream_url: str, bff_url: str, cookie: str, pids: tuple[int, int], args: argparse.Namespace
+    upstream_url: str,
+    bff_url: str,
+    cookie: str,
+    key: str,
+    pids: tuple[int, int],
+    args: argparse.Namespace,
 ) -> None:
     bff_pid, upstream_pid = pids
     await wait_ready(f"{upstream_url}/.well-known/openid-configuration")
@@ -165,6 +226,8 @@ async def measure(
     print(f"BFF CPU    {cpu_us:.0f} us per proxied request (target <= 100 us)")
     up_us = up_used / args.requests * 1e6
     print(f"reference  {up_us:.0f} us CPU per request in the bare upstream (uvicorn, raw ASGI)")
+    app_us = await in_process_cpu(key, cookie, args.requests) * 1e6
+    print(f"app only   {app_us:.0f} us CPU per proxied request (BFF app in-process, no sockets)")
 
 
 def main() -> int:
@@ -209,7 +272,7 @@ def main() -> int:
         bff = subprocess.Popen([sys.executable, "-m", "bff"], cwd=ROOT, env=bff_env)
         try:
             cookie = sealed_cookie(key)
-            asyncio.run(measure(upstream_url, bff_url, cookie, (bff.pid, upstream.pid), args))
+            asyncio.run(measure(upstream_url, bff_url, cookie, key, (bff.pid, upstream.pid), args))
         finally:
             for process in (bff, upstream):
                 process.terminate()
