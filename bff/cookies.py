@@ -6,8 +6,6 @@ Domain). On http (loopback development) the names drop the prefix and stay disti
 the provider's own cookies (`_session`, `_interaction*`).
 """
 
-from collections.abc import Mapping
-
 HOST_PREFIX = "__Host-Http-"
 
 
@@ -52,8 +50,4 @@ def parse_cookie_header(header: str) -> dict[str, str]:
     return cookies
 
 
-def cookies_from_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return parse_cookie_header(headers.get("cookie", ""))
-
-
-__all__ = ["HOST_PREFIX", "CookiePolicy", "cookies_from_headers", "parse_cookie_header"]
+__all__ = ["HOST_PREFIX", "CookiePolicy", "parse_cookie_header"]

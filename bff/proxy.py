@@ -2,7 +2,6 @@
 
 import logging
 import re
-import uuid
 from urllib.parse import unquote_to_bytes
 
 import httpx
@@ -13,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from bff.context import BFF
 from bff.guards import cross_site, csrf_ok
+from bff.logs import request_id
 from bff.oidc import ProviderUnavailable
 from bff.pages import json_error
 from bff.refresh import RefreshFailed
@@ -23,36 +23,35 @@ logger = logging.getLogger(__name__)
 # RFC 9110 §7.6.1 (Connection) plus the classic RFC 2616 §13.5.1 list
 HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
     }
 )
 # never forwarded: the browser's credentials (the token is ours to add) and anything
 # that lets the browser speak for the proxy
 _DROP_REQUEST = HOP_BY_HOP | {
-    "host",
-    "cookie",
-    "authorization",
-    "x-csrf",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-real-ip",
-    "x-request-id",
+    b"host",
+    b"cookie",
+    b"authorization",
+    b"x-csrf",
+    b"forwarded",
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
+    b"x-forwarded-port",
+    b"x-real-ip",
+    b"x-request-id",
 }
-_DROP_RESPONSE = HOP_BY_HOP | {"set-cookie", "set-cookie2", "x-request-id"}
+_DROP_RESPONSE = HOP_BY_HOP | {b"set-cookie", b"set-cookie2", b"x-request-id"}
 _IDEMPOTENT_NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
-_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
 _INVALID_TOKEN = re.compile(r'error\s*=\s*"?invalid_token', re.IGNORECASE)
 
 
@@ -79,48 +78,33 @@ def path_problem(raw: bytes) -> str | None:
     return None
 
 
-def _forward_headers(
-    request: Request, token: str, request_id: str, bff: BFF
-) -> list[tuple[bytes, bytes]]:
-    raw = request.scope["headers"]
-    named: set[bytes] = set()
-    for name, value in raw:
-        if name == b"connection":  # RFC 9110 §7.6.1: headers it names are hop-by-hop too
-            named.update(v.strip().lower() for v in value.split(b","))
-    out = [
-        (name, value)
+def _strip(raw: list[tuple[bytes, bytes]], drop: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
+    """`raw` without the `drop` headers and those a `Connection` header names (RFC 9110
+    §7.6.1: they are hop-by-hop too, so a client cannot smuggle one past us)."""
+    named = {
+        v.strip().lower()
+        for n, value in raw
+        if n.lower() == b"connection"
+        for v in value.split(b",")
+    }
+    return [
+        (lower, value)
         for name, value in raw
-        if name.decode("latin-1") not in _DROP_REQUEST and name not in named
+        if (lower := name.lower()) not in drop and lower not in named
     ]
+
+
+def _forward_headers(request: Request, token: str, bff: BFF) -> list[tuple[bytes, bytes]]:
     client = request.scope.get("client")
-    out += [
+    return [
+        *_strip(request.scope["headers"], _DROP_REQUEST),
         (b"authorization", b"Bearer " + token.encode()),
         (b"x-forwarded-for", (client[0] if client else "unknown").encode()),
         (b"x-forwarded-proto", bff.public_scheme),
         (b"x-forwarded-host", bff.public_host),
-        (b"x-request-id", request_id.encode()),
+        # the RequestIdMiddleware's id: the browser's when sane, else a fresh one
+        (b"x-request-id", request_id.get().encode()),
     ]
-    return out
-
-
-def _response_headers(upstream: httpx.Response) -> list[tuple[bytes, bytes]]:
-    raw = upstream.headers.raw
-    named: set[bytes] = set()
-    for name, value in raw:
-        if name.lower() == b"connection":
-            named.update(v.strip().lower() for v in value.split(b","))
-    return [
-        (name.lower(), value)
-        for name, value in raw
-        if name.lower().decode("latin-1") not in _DROP_RESPONSE and name.lower() not in named
-    ]
-
-
-def request_id_of(request: Request) -> str:
-    for name, value in request.scope["headers"]:
-        if name == b"x-request-id" and _REQUEST_ID.match(value):
-            return str(value.decode())
-    return uuid.uuid4().hex
 
 
 async def proxy(request: Request) -> Response:
@@ -151,7 +135,6 @@ async def proxy(request: Request) -> Response:
             return outcome
         session, dirty, refreshed = outcome, True, True
 
-    request_id = request_id_of(request)
     url = bff.upstream_target(rest, request.scope["query_string"])
     has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
     for attempt in (0, 1):
@@ -160,7 +143,7 @@ async def proxy(request: Request) -> Response:
         upstream_request = httpx.Request(
             request.method,
             url,
-            headers=_forward_headers(request, session.access_token, request_id, bff),
+            headers=_forward_headers(request, session.access_token, bff),
             content=request.stream() if has_body else None,
             extensions={"timeout": bff.upstream_timeout},
         )
@@ -190,7 +173,7 @@ async def proxy(request: Request) -> Response:
             return outcome
         session, dirty, refreshed = outcome, True, True
 
-    headers = _response_headers(upstream)
+    headers = _strip(upstream.headers.raw, _DROP_RESPONSE)
     streamed: Response
     if "content-length" in upstream.headers:
         # a bounded body: relay it chunk by chunk without a disconnect watcher
