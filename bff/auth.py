@@ -95,9 +95,10 @@ async def _callback(bff: BFF, request: Request) -> Response:
     if error:
         if tx.prompt and "none" in tx.prompt.split() and error in SILENT_LOGIN_ERRORS:
             audit.info("login_silent_failed error=%s", error)
-            separator = "&" if "?" in tx.return_to else "?"
+            path, hash_sign, fragment = tx.return_to.partition("#")
+            separator = "&" if "?" in path else "?"
             marker = urlencode({SILENT_LOGIN_MARKER: "login_required"})
-            return _redirect(f"{tx.return_to}{separator}{marker}", removal)
+            return _redirect(f"{path}{separator}{marker}{hash_sign}{fragment}", removal)
         return _fail(error, removal)
     code = params.get("code")
     if not code or len(code) > 4096:

@@ -60,6 +60,14 @@ async def test_silent_login_required_returns_with_marker(harness: Harness) -> No
     assert not harness.session_cookies()
 
 
+async def test_silent_login_marker_goes_before_the_fragment(harness: Harness) -> None:
+    query = await harness.start_login(returnTo="/page#section", prompt="none")
+    response = await harness.callback(
+        {"state": query["state"], "iss": ISSUER, "error": "interaction_required"}
+    )
+    assert response.headers["location"] == "/page?auth_error=login_required#section"
+
+
 async def test_login_required_without_prompt_none_is_an_error_page(harness: Harness) -> None:
     query = await harness.start_login()
     response = await harness.callback(
