@@ -85,11 +85,6 @@ def test_household_sharing(people: dict[str, Browser]) -> None:
     assert member.api("GET", f"/products/{shared_product}").status_code == 404
 
 
-@pytest.mark.xfail(
-    reason="resource API bug: DELETE /inventory/{id} by a household member of a shared row "
-    "answers 204 and deletes it (SPEC: owner, admin only); reported, not fixed yet",
-    strict=False,
-)
 def test_household_member_cannot_delete_a_shared_row(people: dict[str, Browser]) -> None:
     admin, owner, member = people["admin"], people["owner"], people["member"]
     _household(admin, owner, member)
