@@ -51,7 +51,8 @@ _DROP_REQUEST = HOP_BY_HOP | {
     b"x-request-id",
 }
 _DROP_RESPONSE = HOP_BY_HOP | {b"set-cookie", b"set-cookie2", b"x-request-id"}
-_IDEMPOTENT_NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
+# RFC 9110 §9.2.2; a request is replayed only without a body (bodies are streamed once)
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _INVALID_TOKEN = re.compile(r'error\s*=\s*"?invalid_token', re.IGNORECASE)
 
 
@@ -159,14 +160,15 @@ async def proxy(request: Request) -> Response:
             attempt == 0
             and not refreshed
             and upstream.status_code == 401
-            and request.method in _IDEMPOTENT_NO_BODY
+            and request.method in _IDEMPOTENT
+            and not has_body
             and _INVALID_TOKEN.search(upstream.headers.get("www-authenticate", ""))
             and session.refresh_token
         )
         if not retry:
             break
         # RFC 6750 §3.1 invalid_token: the token may have been revoked or rotated early;
-        # refresh once and retry once (only bodiless idempotent requests can be replayed).
+        # refresh once and retry once.
         await upstream.aclose()
         outcome = await _refresh(bff, session, cookies)
         if isinstance(outcome, Response):

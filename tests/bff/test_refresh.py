@@ -86,6 +86,15 @@ async def test_upstream_invalid_token_refreshes_once_and_retries_once(harness: H
     assert len(harness.upstream.received) == 2
 
 
+async def test_upstream_invalid_token_retried_for_bodiless_delete(harness: Harness) -> None:
+    await harness.login()
+    harness.upstream.valid_tokens = set()
+    response = await harness.api("/api/items/1", method="DELETE")
+    assert response.status_code == 401
+    assert harness.provider.refresh_calls == 1
+    assert len(harness.upstream.received) == 2
+
+
 async def test_upstream_invalid_token_not_retried_for_post(harness: Harness) -> None:
     await harness.login()
     harness.upstream.valid_tokens = set()
