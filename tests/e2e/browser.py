@@ -3,10 +3,15 @@ login and consent forms filled in, and the SPA's headers on `/api` calls."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 from html.parser import HTMLParser
 from typing import Any
 
 import httpx
+
+from tests.e2e.stack import API_AUDIENCE, BFF_CLIENT_ID
 
 #: Redirect hops before we call it a loop.
 MAX_HOPS = 20
@@ -151,3 +156,54 @@ class Browser:
 
     def cookie_names(self) -> set[str]:
         return {c.name for c in self.client.cookies.jar}
+
+
+def code_flow_tokens(
+    issuer: str,
+    bff_url: str,
+    client_secret: str,
+    user: str,
+    *,
+    scope: str = "openid profile email",
+    resource: str | None = API_AUDIENCE,
+) -> dict[str, Any]:
+    """The authorization code flow (PKCE S256) run as the BFF client would, keeping the
+    tokens: for tests that need what the browser never sees."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    redirect_uri = f"{bff_url}/auth/callback"
+    params = {
+        "response_type": "code",
+        "client_id": BFF_CLIENT_ID,
+        "redirect_uri": redirect_uri,
+        "scope": scope,
+        "state": secrets.token_urlsafe(16),
+        "nonce": secrets.token_urlsafe(16),
+        "code_challenge": base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
+        "code_challenge_method": "S256",
+    }
+    if resource:
+        params["resource"] = resource
+    with Browser(bff_url) as browser:
+        page = browser._follow(browser.client.get(f"{issuer}/auth", params=params), redirect_uri)
+        assert page.status_code == 200, f"{page.status_code} {page.headers.get('location')}"
+        (form,) = [f for f in forms(page.text) if f["fields"].get("prompt") == "login"]
+        done = browser.client.post(
+            page.url.join(form["action"]), data={**form["fields"], "login": user, "password": "x"}
+        )
+        final = browser._follow(done, stop_at=redirect_uri)
+        code = final.url.join(final.headers["location"]).params["code"]
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+    }
+    if resource:
+        data["resource"] = resource
+    response = httpx.post(
+        f"{issuer}/token", auth=(BFF_CLIENT_ID, client_secret), data=data, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens

@@ -1,14 +1,12 @@
 """Tokens straight from the provider, presented to the resource API without the BFF."""
 
 import base64
-import hashlib
 import json
-import secrets
 
 import httpx
 
-from tests.e2e.browser import Browser, forms
-from tests.e2e.stack import API_AUDIENCE, BFF_CLIENT_ID, E2EStack
+from tests.e2e.browser import Browser, code_flow_tokens
+from tests.e2e.stack import API_AUDIENCE, E2EStack
 
 
 def _claims(token: str) -> dict:
@@ -50,54 +48,8 @@ def test_client_credentials_token_is_a_read_only_service_principal(
         assert api.delete(f"/products/{pid}").status_code == 403
 
 
-def _code_flow_tokens(stack: E2EStack, user: str) -> dict:
-    """Run the authorization code flow as the BFF client would, keeping the tokens."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
-    redirect_uri = f"{stack.bff_url}/auth/callback"
-    params = {
-        "response_type": "code",
-        "client_id": BFF_CLIENT_ID,
-        "redirect_uri": redirect_uri,
-        "scope": "openid profile email",
-        "state": secrets.token_urlsafe(16),
-        "nonce": secrets.token_urlsafe(16),
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "resource": API_AUDIENCE,
-    }
-    browser = Browser(stack.bff_url)
-    try:
-        page = browser._follow(browser.client.get(f"{stack.issuer}/auth", params=params))
-        (form,) = [f for f in forms(page.text) if f["fields"].get("prompt") == "login"]
-        done = browser.client.post(
-            page.url.join(form["action"]), data={**form["fields"], "login": user, "password": "x"}
-        )
-        final = browser._follow(done, stop_at=redirect_uri)
-        callback = final.url.join(final.headers["location"])
-        code = callback.params["code"]
-    finally:
-        browser.close()
-    response = httpx.post(
-        f"{stack.issuer}/token",
-        auth=(BFF_CLIENT_ID, stack.bff_client_secret),
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-            "resource": API_AUDIENCE,
-        },
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json()
-
-
 def test_id_token_is_refused_as_an_access_token(stack: E2EStack, user_name: str) -> None:
-    tokens = _code_flow_tokens(stack, user_name)
+    tokens = code_flow_tokens(stack.issuer, stack.bff_url, stack.bff_client_secret, user_name)
     assert _claims(tokens["id_token"])["payload"]["groups"] == []
 
     with httpx.Client(base_url=stack.api_url, timeout=10) as api:
