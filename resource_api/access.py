@@ -11,6 +11,7 @@ SPEC visibility: a user sees a product they own, or one with at least one
 
 import uuid
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,6 +88,52 @@ async def list_products(
         .order_by(col(Product.id))
         .limit(limit)
     )
+    if after is not None:
+        own = own.where(col(Product.id) > after)
+    own_sq = own.subquery()
+    ids: Any = select(own_sq.c.id)
+    if actor.household_id is not None:
+        shared_sq = _shared_product_ids(session, actor, after, limit).subquery()
+        ids = union(ids, select(shared_sq.c.product_id))
+    query = query.where(col(Product.id).in_(ids))
+    if after is not None:
+        query = query.where(col(Product.id) > after)
+    return (await session.execute(query)).scalars().all()
+
+
+def _shared_product_ids(
+    session: AsyncSession, actor: Actor, after: uuid.UUID | None, limit: int
+) -> Select[uuid.UUID]:
+    """One page of product ids that have rows shared into the actor's household."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # Per member, an ordered range of the (owner_id, is_household_shared, product_id)
+        # index cut to one page (LATERAL), so the cost is members x page, not the number of
+        # shared rows. SQLite has no LATERAL; the plain form below means the same.
+        members = (
+            select(col(HouseholdMembership.user_id))
+            .where(col(HouseholdMembership.household_id) == actor.household_id)
+            .subquery()
+        )
+        per_member = (
+            select(col(Inventory.product_id))
+            .where(
+                col(Inventory.owner_id) == members.c.user_id,
+                col(Inventory.is_household_shared) == true(),
+            )
+            .order_by(col(Inventory.product_id))
+            .limit(limit)
+        )
+        if after is not None:
+            per_member = per_member.where(col(Inventory.product_id) > after)
+        rows = per_member.lateral()
+        return (
+            select(rows.c.product_id)
+            .select_from(members)
+            .join(rows, true())
+            .distinct()
+            .order_by(rows.c.product_id)
+            .limit(limit)
+        )
     shared = (
         select(col(Inventory.product_id))
         .where(_shared_with(actor))
@@ -95,14 +142,8 @@ async def list_products(
         .limit(limit)
     )
     if after is not None:
-        own = own.where(col(Product.id) > after)
         shared = shared.where(col(Inventory.product_id) > after)
-    own_sq, shared_sq = own.subquery(), shared.subquery()
-    ids = union(select(own_sq.c.id), select(shared_sq.c.product_id))
-    query = query.where(col(Product.id).in_(ids))
-    if after is not None:
-        query = query.where(col(Product.id) > after)
-    return (await session.execute(query)).scalars().all()
+    return shared
 
 
 async def _product(session: AsyncSession, actor: Actor, product_id: uuid.UUID) -> Product:

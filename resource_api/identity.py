@@ -66,22 +66,24 @@ async def resolve_actor(session: AsyncSession, caller: Caller) -> Actor:
                 col(User.name),
                 col(User.role),
                 col(User.last_seen_at),
+                col(HouseholdMembership.household_id),
             )
+            .outerjoin(HouseholdMembership, col(HouseholdMembership.user_id) == col(User.id))
             .where(col(User.issuer) == caller.issuer, col(User.subject) == caller.subject)
             .limit(1)
         )
     ).first()
     now = utcnow()
-    if row is None or _stale(row, profile, now):
+    if row is not None and not _stale(row, profile, now):
+        user_id, household_id = row.id, row.household_id  # the common case: one query
+    else:
         user_id = await _upsert(session, caller, profile, now)
         await session.commit()
-    else:
-        user_id = row.id
-    household_id = await session.scalar(
-        select(col(HouseholdMembership.household_id)).where(
-            col(HouseholdMembership.user_id) == user_id
+        household_id = await session.scalar(
+            select(col(HouseholdMembership.household_id)).where(
+                col(HouseholdMembership.user_id) == user_id
+            )
         )
-    )
     return Actor(
         user_id=user_id,
         household_id=household_id,
