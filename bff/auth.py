@@ -156,9 +156,7 @@ async def me(request: Request) -> Response:
     cookies = bff.cookies_of(request)
     current = await bff.sessions.load(cookies)
     if current is None:
-        response = json_error(401, "unauthenticated", login_url="/auth/login")
-        BFF.add_cookies(response, await bff.sessions.clear(cookies))
-        return response
+        return await bff.unauthenticated(cookies)
     session = current.session
     expires = session.expires_at(bff.sessions.max_age_s, bff.sessions.idle_s)
     body = {

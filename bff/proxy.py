@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from bff.context import BFF
+from bff.context import BFF, LOGIN_URL
 from bff.guards import cross_site, csrf_ok
 from bff.logs import request_id
 from bff.oidc import ProviderUnavailable
@@ -122,9 +122,7 @@ async def proxy(request: Request) -> Response:
     cookies = bff.cookies_of(request)
     current = await bff.sessions.load(cookies)
     if current is None:
-        response = json_error(401, "unauthenticated", login_url="/auth/login")
-        bff.add_cookies(response, await bff.sessions.clear(cookies))
-        return response
+        return await bff.unauthenticated(cookies)
     if not csrf_ok(request.method, request.headers):
         return json_error(403, "csrf", error_description="X-CSRF: 1 header required")
 
@@ -222,7 +220,7 @@ async def _refresh(bff: BFF, session: Session, cookies: dict[str, str]) -> Sessi
     try:
         return await bff.refresher.refresh(session)
     except RefreshFailed:
-        response = json_error(401, "session_expired", login_url="/auth/login")
+        response = json_error(401, "session_expired", login_url=LOGIN_URL)
         bff.add_cookies(response, await bff.sessions.end(session, cookies))
         return response
     except ProviderUnavailable as exc:

@@ -11,6 +11,7 @@ const state = {
   products: [],
   next: null,
   selected: null, // product id
+  households: [], // {id, name} created in this page (the API cannot list them)
 };
 
 // ---- DOM helpers ---------------------------------------------------------------------
@@ -324,7 +325,68 @@ async function renderApp(me) {
     state.apiUser = data?.user ?? null;
     renderHousehold(data);
     await loadProducts();
+    const isAdmin = state.apiUser?.role === 'admin';
+    show('admin', isAdmin);
+    if (isAdmin) await loadUsers();
   });
+}
+
+// ---- administration (households) ---------------------------------------------------------
+
+function householdPicker() {
+  const select = el('select', { dataset: { testid: 'user-household' }, 'aria-label': 'Household' },
+    el('option', { value: '' }, 'paste an id →'),
+    ...state.households.map((h) => el('option', { value: h.id }, h.name)));
+  const pasted = el('input', { placeholder: 'household id', size: 12, 'aria-label': 'Household id' });
+  select.addEventListener('change', () => { pasted.hidden = select.value !== ''; });
+  if (state.households.length) select.value = state.households[state.households.length - 1].id;
+  pasted.hidden = select.value !== '';
+  return { select, pasted, value: () => select.value || pasted.value.trim() };
+}
+
+function userRow(user) {
+  const picker = householdPicker();
+  const role = el('select', { dataset: { testid: 'user-household-role' }, 'aria-label': 'Role' },
+    el('option', { value: 'member' }, 'member'),
+    el('option', { value: 'owner' }, 'owner'));
+  return el('tr', { dataset: { testid: 'user-row', subject: user.subject ?? '' } },
+    el('td', {}, user.name ?? user.subject ?? ''),
+    el('td', {}, user.email ?? ''),
+    el('td', {}, user.role ?? ''),
+    el('td', { className: 'row' }, picker.select, picker.pasted, role),
+    el('td', { className: 'row' },
+      el('button', {
+        type: 'button',
+        dataset: { testid: 'assign-household' },
+        onclick: () => guarded(async () => {
+          const householdId = picker.value();
+          if (!householdId) throw new Error('Choose or paste a household first');
+          await api('PUT', `/admin/users/${encodeURIComponent(user.id)}/household`,
+            { household_id: householdId, role: role.value });
+          await refreshAfterMembershipChange();
+        }),
+      }, 'Assign'),
+      el('button', {
+        type: 'button',
+        className: 'danger',
+        dataset: { testid: 'remove-household' },
+        onclick: () => guarded(async () => {
+          await api('DELETE', `/admin/users/${encodeURIComponent(user.id)}/household`);
+          await refreshAfterMembershipChange();
+        }),
+      }, 'Remove')));
+}
+
+async function loadUsers() {
+  const page = await api('GET', '/admin/users?limit=200');
+  const users = Array.isArray(page) ? page : (page?.items ?? []);
+  $('users').replaceChildren(...users.map(userRow));
+}
+
+async function refreshAfterMembershipChange() {
+  const data = await api('GET', '/me'); // the admin may have moved themselves
+  renderHousehold(data);
+  await loadUsers();
 }
 
 // ---- wiring --------------------------------------------------------------------------
@@ -363,6 +425,17 @@ function wire() {
     const product = state.products.find((p) => p.id === state.selected)
       ?? { id: state.selected, name: $('detail-title').textContent };
     deleteProduct(product);
+  });
+
+  $('household-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    guarded(async () => {
+      const created = await api('POST', '/admin/households', withoutNulls(formValues(form)));
+      if (created?.id) state.households.push({ id: created.id, name: created.name });
+      form.reset();
+      await loadUsers();
+    });
   });
 
   $('inventory-form').addEventListener('submit', (event) => {
