@@ -187,9 +187,15 @@ function renderUser(me) {
 function renderHousehold(data) {
   const household = data?.household;
   const role = data?.user?.role;
+  const admin = role === 'admin' ? ' · administrator: you see and manage everything' : '';
   $('household').textContent = household
-    ? `Household: ${household.name} (${household.role})${role === 'admin' ? ' · administrator' : ''}`
-    : `No household yet${role === 'admin' ? ' · administrator' : ''}: ask an admin to add you to one.`;
+    ? `Household: ${household.name} (${household.role})${admin}`
+    : (admin ? `No household${admin}` : 'No household yet: ask an administrator to add you to one.');
+}
+
+function othersLabel() {
+  // Admins see everyone's products; members see others' only through household sharing.
+  return state.apiUser?.role === 'admin' ? ' (another user’s)' : ' (shared with you)';
 }
 
 function productItem(product) {
@@ -206,7 +212,7 @@ function productItem(product) {
       dataset: { testid: 'open-product' },
       onclick: () => selectProduct(product.id),
     }, product.name),
-    el('div', { className: 'meta muted' }, meta, mine === false ? ' (shared with you)' : '')),
+    el('div', { className: 'meta muted' }, meta, mine === false ? othersLabel() : '')),
   el('button', {
     type: 'button',
     className: 'danger',
@@ -257,7 +263,7 @@ function inventoryRow(row) {
     el('td', {}, row.location ?? ''),
     el('td', {}, row.expires_on ?? ''),
     el('td', {}, shared),
-    el('td', { className: 'row' },
+    el('td', {}, el('div', { className: 'row' },
       el('button', {
         type: 'button',
         dataset: { testid: 'save-inventory' },
@@ -276,7 +282,7 @@ function inventoryRow(row) {
           await api('DELETE', `/inventory/${encodeURIComponent(row.id)}`);
           await loadInventory();
         }),
-      }, 'Delete')));
+      }, 'Delete'))));
 }
 
 async function loadInventory() {
@@ -353,8 +359,8 @@ function userRow(user) {
     el('td', {}, user.name ?? user.subject ?? ''),
     el('td', {}, user.email ?? ''),
     el('td', {}, user.role ?? ''),
-    el('td', { className: 'row' }, picker.select, picker.pasted, role),
-    el('td', { className: 'row' },
+    el('td', {}, el('div', { className: 'row' }, picker.select, picker.pasted, role)),
+    el('td', {}, el('div', { className: 'row' },
       el('button', {
         type: 'button',
         dataset: { testid: 'assign-household' },
@@ -374,7 +380,7 @@ function userRow(user) {
           await api('DELETE', `/admin/users/${encodeURIComponent(user.id)}/household`);
           await refreshAfterMembershipChange();
         }),
-      }, 'Remove')));
+      }, 'Remove'))));
 }
 
 async function loadUsers() {

@@ -118,3 +118,43 @@ def test_ended_session_offers_to_sign_in_again(stack: E2EStack, page, user_name:
     page.wait_for_selector("[data-testid=app]:not([hidden])")
     page.wait_for_selector("[data-testid=product] >> text=Tea")
     assert page.is_hidden("[data-testid=notice]")
+
+
+def test_admin_puts_two_users_in_a_household(stack: E2EStack, page, user_name: str) -> None:
+    from tests.e2e.browser import Browser
+
+    owner, member = f"{user_name}o", f"{user_name}m"
+    others = {name: Browser(stack.bff_url) for name in (owner, member)}
+    try:
+        for name, b in others.items():
+            b.login(name)
+            assert b.api("GET", "/me").status_code == 200  # now the API knows them
+
+        page.goto(stack.bff_url + "/")
+        page.click("[data-testid=sign-in]")
+        page.fill("input[name=login]", "admin")
+        page.fill("input[name=password]", "x")
+        page.click("button[type=submit]")
+        page.wait_for_selector("[data-testid=admin-panel]:not([hidden])")
+
+        page.fill("[data-testid=household-name]", f"Flat {user_name}")
+        page.click("[data-testid=create-household]")
+        for name, role in ((owner, "owner"), (member, "member")):
+            row = page.locator(f"[data-testid=user-row][data-subject={name}]")
+            # Wait for the re-render that offers the new household before touching the row.
+            row.locator(
+                "[data-testid=user-household] option", has_text=f"Flat {user_name}"
+            ).wait_for(state="attached")
+            row.locator("[data-testid=user-household-role]").select_option(role)
+            row.locator("[data-testid=assign-household]").click()
+            page.wait_for_load_state("networkidle")
+            assert page.is_hidden("[data-testid=error]")
+        _shot(page, "07-admin-households")
+
+        household = others[member].api_json("GET", "/me")["household"]
+        assert household["name"] == f"Flat {user_name}"
+        assert household["role"] == "member"
+        assert others[owner].api_json("GET", "/me")["household"]["role"] == "owner"
+    finally:
+        for b in others.values():
+            b.close()
