@@ -30,6 +30,9 @@ API_AUDIENCE = "urn:inventory-api"
 BFF_CLIENT_ID = "bff"
 SERVICE_CLIENT_ID = "inventory-service"
 
+#: Generous: CI machines are small and busy, in seconds.
+READY_TIMEOUT_S = 120.0
+
 PG_ADMIN_DSN = os.environ.get("E2E_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -129,6 +132,7 @@ class E2EStack:
             env=env,
             cwd=PROVIDER_DIR,
             ready_url=f"{self.issuer}/.well-known/openid-configuration",
+            ready_timeout_s=READY_TIMEOUT_S,
             log_path=self.log_dir / "provider.log",
         )
 
@@ -149,6 +153,7 @@ class E2EStack:
             env=env,
             cwd=self.log_dir,
             ready_url=f"{self.api_url}/health",
+            ready_timeout_s=READY_TIMEOUT_S,
             log_path=self.log_dir / "resource-api.log",
         )
 
@@ -172,6 +177,7 @@ class E2EStack:
             env=env,
             cwd=self.log_dir,
             ready_url=f"http://{HOST}:{port or self.bff_port}/readyz",
+            ready_timeout_s=READY_TIMEOUT_S,
             log_path=self.log_dir / f"{name}.log",
         )
 
