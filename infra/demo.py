@@ -2,6 +2,9 @@
 
 Secrets (client secrets, the session key) are generated at every start and never written
 to disk. Ctrl-C (SIGINT) or SIGTERM stops every process this started, then exits 0.
+
+Settings: DEMO_IDP_PORT (9100), DEMO_API_PORT (8001), DEMO_BFF_PORT (8000), and
+DEMO_DATABASE_URL to put the resource API somewhere other than its SQLite default.
 """
 
 from __future__ import annotations
