@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, union
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, or_, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
@@ -21,6 +21,8 @@ from sqlmodel import col
 from resource_api.errors import Forbidden, NotFound
 from resource_api.identity import Actor
 from resource_api.models import MEMBER_INVENTORY_FIELDS, HouseholdMembership, Inventory, Product
+
+_PRODUCT_COLUMNS = tuple(Product.__table__.columns)  # type: ignore[attr-defined]
 
 
 def _household_members(actor: Actor) -> Select[uuid.UUID]:
@@ -73,13 +75,14 @@ def _require_user(actor: Actor) -> None:
 
 async def list_products(
     session: AsyncSession, actor: Actor, after: uuid.UUID | None, limit: int
-) -> Sequence[Product]:
-    """One keyset page (`limit` rows) of the products the actor can see."""
-    query = select(Product).order_by(col(Product.id)).limit(limit)
+) -> Sequence[Row[Any]]:
+    """One keyset page (`limit` rows) of the products the actor can see, as plain rows
+    (no ORM instances: a listing only serialises them)."""
+    query = select(*_PRODUCT_COLUMNS).order_by(col(Product.id)).limit(limit)
     if actor.reads_everything:
         if after is not None:
             query = query.where(col(Product.id) > after)
-        return (await session.execute(query)).scalars().all()
+        return (await session.execute(query)).all()
     # Two index-ordered branches (own products; products with rows shared into the
     # household), each cut to one page, then merged: cost grows with the page, not the table.
     own = (
@@ -98,7 +101,7 @@ async def list_products(
     query = query.where(col(Product.id).in_(ids))
     if after is not None:
         query = query.where(col(Product.id) > after)
-    return (await session.execute(query)).scalars().all()
+    return (await session.execute(query)).all()
 
 
 def _shared_product_ids(

@@ -34,7 +34,10 @@ async def list_products(
 ) -> ProductPage:
     rows = await access.list_products(db_session, actor, decode_cursor(cursor), limit + 1)
     items, next_cursor = page(rows, limit)
-    return ProductPage(items=[ProductPublic.model_validate(p) for p in items], next=next_cursor)
+    return ProductPage(
+        items=[ProductPublic.model_validate(p) for p in items],
+        next=next_cursor,
+    )
 
 
 @post("/", guards=[users], status_code=201)
