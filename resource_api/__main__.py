@@ -5,7 +5,9 @@ Exit status 2, one line per problem on stderr naming the variable, when settings
 
 import argparse
 import logging
+import signal
 import sys
+from types import FrameType
 
 from resource_api.settings import Settings, SettingsError, load_settings
 
@@ -35,6 +37,10 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _stopped(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -42,18 +48,34 @@ def _serve(settings: Settings) -> int:
 
     if settings.auto_migrate and _migrate(settings) != 0:
         return 1
-    # uvicorn finishes in-flight requests on SIGTERM/SIGINT, runs the lifespan shutdown
-    # (closing the pool and the HTTP client) and exits 0.
+    # uvicorn finishes in-flight requests on SIGTERM/SIGINT and runs the lifespan shutdown
+    # (closing the pool and the HTTP client), then re-raises the signal with the handlers it
+    # found installed: these, so that a requested stop exits 0 (SPEC).
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _stopped)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level="info",
+        log_config=None,  # keep the handler above (request ids) for uvicorn's records too
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=20,  # seconds
     )
     return 0
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+
+
+def _configure_logging() -> None:
+    from resource_api.request_id import RequestIdFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "command", nargs="?", default="serve", choices=["serve", "migrate", "check-config"]
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging()
     settings = _settings()
     if args.command == "check-config":
         print("configuration ok")

@@ -16,6 +16,7 @@ from resource_api.auth import BearerAuthenticator, BearerAuthMiddleware
 from resource_api.db import create_engine, session_factory
 from resource_api.dependencies import DEPENDENCIES
 from resource_api.errors import EXCEPTION_HANDLERS
+from resource_api.request_id import RequestIdMiddleware
 from resource_api.routes import admin, inventory, me, products
 from resource_api.settings import Settings
 from shared import JWKSCache, MetadataCache, TokenProfile, TokenVerifier
@@ -84,11 +85,12 @@ def create_app(
     return Litestar(
         route_handlers=[me.health, me.me, products.router, inventory.router, admin.router],
         middleware=[
+            RequestIdMiddleware,
             DefineMiddleware(
                 BearerAuthMiddleware,
                 authenticator=authenticator,
                 exclude=["^/health$", "^/schema"],
-            )
+            ),
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -97,4 +99,5 @@ def create_app(
         openapi_config=openapi,
         request_max_body_size=MAX_BODY_BYTES,
         debug=False,
+        logging_config=None,  # the entry point configures logging (request ids)
     )

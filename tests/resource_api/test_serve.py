@@ -1,0 +1,66 @@
+"""`python -m resource_api` as a process: migrates at start, serves, stops on SIGTERM."""
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_migrates_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("API_")}
+    env.update(
+        API_OIDC_ISSUER="https://idp.invalid",
+        API_AUDIENCE="api",
+        API_PORT=str(port),
+        PYTHONPATH=str(ROOT),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "resource_api"],
+        cwd=tmp_path,  # the default database is ./var/resource_api.db
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[0]
+                assert time.monotonic() < deadline, "the API did not start"
+                time.sleep(0.2)
+        assert response.json() == {"status": "ok"}
+        assert response.headers["x-request-id"]
+        unauthenticated = httpx.get(f"http://127.0.0.1:{port}/products", timeout=5)
+        assert unauthenticated.status_code == 401
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    database = tmp_path / "var" / "resource_api.db"
+    with sqlite3.connect(database) as connection:
+        tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+    assert {"users", "products", "inventory", "alembic_version"} <= tables
