@@ -7,7 +7,7 @@ The URL is, in order: `config.attributes["database_url"]` (set by `resource_api.
 import asyncio
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -46,11 +46,26 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+# Several API instances may start at once: on PostgreSQL one migrates, the others wait for
+# this session-level advisory lock and then find nothing left to do.
+MIGRATION_LOCK = 0x7265736F  # arbitrary, fixed
+
+
 async def run_async_migrations() -> None:
-    engine = create_engine(_url(), poolclass=pool.NullPool)
+    url = _url()
+    engine = create_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(_run)
+            locking = not is_sqlite(url)
+            if locking:
+                await connection.execute(text(f"SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                await connection.commit()
+            try:
+                await connection.run_sync(_run)
+            finally:
+                if locking:
+                    await connection.execute(text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                    await connection.commit()
     finally:
         await engine.dispose()
 

@@ -13,7 +13,13 @@ from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
 
-from resource_api.errors import RETRY_AFTER_S, MissingCredentials, Unauthorized, Unavailable
+from resource_api.errors import (
+    RETRY_AFTER_S,
+    Forbidden,
+    MissingCredentials,
+    Unauthorized,
+    Unavailable,
+)
 from shared import InvalidToken, Principal, ProviderError, TokenProfile, TokenVerifier
 
 logger = logging.getLogger(__name__)
@@ -21,6 +27,8 @@ audit = logging.getLogger("resource_api.audit")
 
 #: the scope a service principal needs to read (SPEC "Resource API")
 READ_SCOPE = "inventory:read"
+#: OIDC Core §2: `sub` is at most 255 ASCII characters (and so is our column)
+MAX_SUBJECT_CHARS = 255
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x7e]|["\\]')
@@ -77,18 +85,36 @@ class BearerAuthenticator:
         return caller
 
     def _classify(self, principal: Principal) -> Caller:
-        # A client-credentials token names the client and no end user: providers either omit
-        # `sub` (oidc-provider) or set it to the client id (Keycloak uses a service-account
-        # id, which is why `client_id`/`azp` decides and `sub` only must not name someone else).
         client = principal.client_id
-        if client in self.service_clients and principal.subject in (None, client):
-            return Caller(principal=principal, is_service=True, is_admin=False)
+        if _is_client_token(principal):
+            if client in self.service_clients:
+                return Caller(principal=principal, is_service=True, is_admin=False)
+            # a client acting for itself, but not one this API serves: not a user either
+            raise Forbidden(f"client {client!r} is not a service client of this API")
         if principal.subject is None:
             raise _invalid("token has no subject and is not from a service client")
+        if len(principal.subject) > MAX_SUBJECT_CHARS:
+            raise _invalid("token subject is too long")
         is_admin = principal.in_any_group(self.admin_groups) or (
             self.bootstrap_admin == (principal.issuer, principal.subject)
         )
         return Caller(principal=principal, is_service=False, is_admin=is_admin)
+
+
+def _is_client_token(principal: Principal) -> bool:
+    """A client-credentials token: the client acts for itself, no end user.
+
+    Providers say so differently: oidc-provider omits `sub` or sets it to the client id;
+    Keycloak gives the client a service-account user whose `preferred_username` is
+    `service-account-<client id>`. A user's token obtained through the same client has
+    neither, so listing a client in API_SERVICE_CLIENTS never turns its users into services.
+    """
+    client = principal.client_id
+    if client is None:
+        return False
+    if principal.subject is None or principal.subject == client:
+        return True
+    return principal.claims.get("preferred_username") == f"service-account-{client}"
 
 
 def _bearer_token(authorization: str | None) -> str:

@@ -10,7 +10,13 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 logger = logging.getLogger(__name__)
@@ -131,6 +137,10 @@ def is_database_outage(exc: BaseException) -> bool:
 
 
 def database_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, IntegrityError):
+        # e.g. a row added to a product deleted a moment before
+        logger.info("integrity conflict: %s", type(exc.orig).__name__)
+        return _response(409, "conflict", "the request conflicts with a concurrent change")
     if is_database_outage(exc):
         logger.warning("database unavailable: %s", type(exc).__name__)
         return _response(

@@ -32,7 +32,7 @@ def _challenge(response: httpx.Response) -> str:
         {"aud": "https://someone-else.test"},
         {"iss": "https://evil.test"},
         {"nbf": int(time.time()) + 3600},
-        {"sub": None, "client_id": "not-a-service"},
+        {"sub": None},  # neither a user nor a client
         {"at_hash": "abc"},  # an ID token is never an access token
     ],
 )
@@ -117,3 +117,32 @@ async def test_provider_down_is_503(database_url: str, tokens: TokenFactory) -> 
             response = await api.get("/products", headers=user_headers(tokens, "alice"))
     assert response.status_code == 503
     assert response.headers["retry-after"].isdigit()
+
+
+async def test_keycloak_service_account_is_a_service(
+    client: httpx.AsyncClient, tokens: TokenFactory, world: World
+) -> None:
+    token = tokens.mint(
+        sub="7f1c2d9e-service-account-user",
+        azp=SERVICE_CLIENT,
+        preferred_username=f"service-account-{SERVICE_CLIENT}",
+        scope="inventory:read",
+    )
+    assert len((await client.get("/products", headers=bearer(token))).json()["items"]) == 2
+    assert (
+        await client.post("/products", json={"name": "x"}, headers=bearer(token))
+    ).status_code == 403
+
+
+async def test_unlisted_client_token_is_refused(
+    client: httpx.AsyncClient, tokens: TokenFactory
+) -> None:
+    for claims in ({"sub": None}, {"sub": "other-client"}):
+        token = tokens.mint(claims, client_id="other-client", scope="inventory:read")
+        response = await client.get("/products", headers=bearer(token))
+        assert response.status_code == 403
+        assert "not a service client" in response.json()["error_description"]
+
+
+async def test_overlong_subject_is_refused(client: httpx.AsyncClient, tokens: TokenFactory) -> None:
+    _challenge(await client.get("/me", headers=bearer(tokens.mint(sub="s" * 256))))
