@@ -21,7 +21,7 @@ def _free_port() -> int:
         return port
 
 
-def test_serve_migrates_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+def _start(tmp_path: Path, **settings: str) -> tuple[subprocess.Popen[str], int]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("API_")}
     env.update(
@@ -29,6 +29,7 @@ def test_serve_migrates_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         API_AUDIENCE="api",
         API_PORT=str(port),
         PYTHONPATH=str(ROOT),
+        **settings,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "resource_api"],
@@ -38,16 +39,30 @@ def test_serve_migrates_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return process, port
+
+
+def _wait_healthy(process: subprocess.Popen[str], port: int) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+        except httpx.TransportError:
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.2)
+
+
+def _tables(tmp_path: Path) -> set[str]:
+    database = tmp_path / "var" / "resource_api.db"
+    with sqlite3.connect(database) as connection:
+        return {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+
+
+def test_serve_migrates_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    process, port = _start(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()[0]
-                assert time.monotonic() < deadline, "the API did not start"
-                time.sleep(0.2)
+        response = _wait_healthy(process, port)
         assert response.json() == {"status": "ok"}
         assert response.headers["x-request-id"]
         unauthenticated = httpx.get(f"http://127.0.0.1:{port}/products", timeout=5)
@@ -60,7 +75,18 @@ def test_serve_migrates_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
             process.communicate()
     assert process.returncode == 0, output
     assert "Traceback" not in output
-    database = tmp_path / "var" / "resource_api.db"
-    with sqlite3.connect(database) as connection:
-        tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
-    assert {"users", "products", "inventory", "alembic_version"} <= tables
+    assert {"users", "products", "inventory", "alembic_version"} <= _tables(tmp_path)
+
+
+def test_serve_without_auto_migrate_leaves_the_schema_alone(tmp_path: Path) -> None:
+    process, port = _start(tmp_path, API_AUTO_MIGRATE="false")
+    try:
+        assert _wait_healthy(process, port).status_code == 200
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+    assert "alembic_version" not in _tables(tmp_path)
