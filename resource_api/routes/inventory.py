@@ -106,6 +106,8 @@ async def update_inventory(
     accepted = _accepted_versions(if_match)
     if accepted is not None and row.version not in accepted:
         raise PreconditionFailed("If-Match does not match the current ETag")
+    if not changes:  # nothing to write: the version (and ETag) stays
+        return _with_etag(row)
     expected = None if accepted is None else row.version
     statement = (
         update(Inventory)

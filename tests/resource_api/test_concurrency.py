@@ -95,3 +95,13 @@ async def test_concurrent_first_requests_create_one_user(
     finally:
         await connection.close()
     assert count == 1
+
+
+async def test_empty_patch_writes_nothing(client: httpx.AsyncClient, world: World) -> None:
+    row = f"/inventory/{world.ids['I_shared']}"
+    headers = world.headers["member"]
+    response = await client.patch(row, json={}, headers={**headers, "If-Match": '"1"'})
+    assert response.status_code == 200
+    assert response.headers["etag"] == '"1"'
+    stale = await client.patch(row, json={}, headers={**headers, "If-Match": '"0"'})
+    assert stale.status_code == 412
