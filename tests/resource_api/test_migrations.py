@@ -12,7 +12,6 @@ import asyncpg
 
 from resource_api.migrate import downgrade, upgrade
 from tests.resource_api.conftest import (
-    PG_ADMIN_DSN,
     _admin,
     database_dsn,
     make_settings,
@@ -102,6 +101,21 @@ async def test_sqlite_smoke(tmp_path: Path, tokens: TokenFactory) -> None:
         assert body["updated_at"].endswith("Z")
         listing = await client.get("/products", headers=headers)
         assert [p["name"] for p in listing.json()["items"]] == ["tea"]
+        # the household branch of the listing (SQLite's form: no LATERAL)
+        admin = user_headers(tokens, "sqlite-admin", groups=("admin",))
+        member = user_headers(tokens, "sqlite-member")
+        member_id = (await client.get("/me", headers=member)).json()["user"]["id"]
+        owner_id = (await client.get("/me", headers=headers)).json()["user"]["id"]
+        household = (
+            await client.post("/admin/households", json={"name": "home"}, headers=admin)
+        ).json()["id"]
+        for user in (owner_id, member_id):
+            assigned = await client.put(
+                f"/admin/users/{user}/household", json={"household_id": household}, headers=admin
+            )
+            assert assigned.status_code == 200
+        seen = (await client.get("/products", headers=member)).json()["items"]
+        assert [p["id"] for p in seen] == [product["id"]]
         deleted = await client.delete(f"/products/{product['id']}", headers=headers)
         assert deleted.status_code == 204
-    assert PG_ADMIN_DSN  # the SQLite run needs no PostgreSQL; the import keeps one config
+        assert (await client.get("/products", headers=member)).json()["items"] == []
