@@ -10,6 +10,8 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from pydantic import BaseModel
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -75,6 +77,36 @@ class PreconditionFailed(ApiError):
 class Unavailable(ApiError):
     status_code = 503
     error = "temporarily_unavailable"
+
+
+class ErrorBody(BaseModel):
+    """Every error answer (SPEC: `{"error": CODE, "error_description": TEXT}`)."""
+
+    error: str
+    error_description: str
+
+
+_DESCRIPTIONS = {
+    400: "invalid request (body, path or query)",
+    401: "missing or invalid bearer token (see WWW-Authenticate)",
+    403: "not permitted, or insufficient_scope",
+    404: "no such row visible to the caller",
+    409: "conflict with a concurrent change",
+    412: "If-Match does not match the current ETag",
+    413: "request body over 1 MiB",
+    503: "database or identity provider unavailable (see Retry-After)",
+}
+
+
+def error_responses(*extra: int) -> dict[int, ResponseSpec]:
+    """OpenAPI documentation of the error answers of a protected route."""
+    codes = sorted({400, 401, 403, 503, *extra})
+    return {
+        code: ResponseSpec(
+            data_container=ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False
+        )
+        for code in codes
+    }
 
 
 def _body(error: str, description: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from resource_api.errors import NotFound
+from resource_api.errors import NotFound, error_responses
 from resource_api.guards import admins
 from resource_api.identity import Actor
 from resource_api.models import (
@@ -39,7 +39,7 @@ async def _user(db_session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
-@get("/users")
+@get("/users", responses=error_responses())
 async def list_users(
     db_session: Session, actor: Me, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> UserList:
@@ -51,7 +51,7 @@ async def list_users(
     return UserList(items=[UserPublic.model_validate(u) for u in items], next=next_cursor)
 
 
-@post("/households", status_code=201)
+@post("/households", status_code=201, responses=error_responses(413))
 async def create_household(
     db_session: Session, actor: Me, data: JSONBody[HouseholdCreate]
 ) -> HouseholdPublic:
@@ -61,7 +61,7 @@ async def create_household(
     return HouseholdPublic.model_validate(household)
 
 
-@put("/users/{user_id:str}/household")
+@put("/users/{user_id:str}/household", responses=error_responses(404, 413))
 async def assign_household(
     db_session: Session, actor: Me, user_id: FromPath[uuid.UUID], data: JSONBody[MembershipAssign]
 ) -> MembershipPublic:
@@ -83,7 +83,7 @@ async def assign_household(
     return MembershipPublic(user_id=user_id, household_id=data.household_id, role=data.role)
 
 
-@delete("/users/{user_id:str}/household", status_code=204)
+@delete("/users/{user_id:str}/household", status_code=204, responses=error_responses(404))
 async def remove_household(db_session: Session, actor: Me, user_id: FromPath[uuid.UUID]) -> None:
     await _user(db_session, user_id)
     await db_session.execute(

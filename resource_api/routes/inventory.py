@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from resource_api import access
-from resource_api.errors import PreconditionFailed
+from resource_api.errors import PreconditionFailed, error_responses
 from resource_api.guards import readers, users
 from resource_api.identity import Actor
 from resource_api.models import (
@@ -59,7 +59,7 @@ def _accepted_versions(if_match: str | None) -> frozenset[int] | None:
     return frozenset(versions)
 
 
-@get("/products/{product_id:str}/inventory", guards=[readers])
+@get("/products/{product_id:str}/inventory", guards=[readers], responses=error_responses(404))
 async def list_inventory(
     db_session: Session,
     actor: Me,
@@ -74,7 +74,12 @@ async def list_inventory(
     return InventoryList(items=[InventoryPublic.model_validate(r) for r in items], next=next_cursor)
 
 
-@post("/products/{product_id:str}/inventory", guards=[users], status_code=201)
+@post(
+    "/products/{product_id:str}/inventory",
+    guards=[users],
+    status_code=201,
+    responses=error_responses(404, 409, 413),
+)
 async def create_inventory(
     db_session: Session, actor: Me, product_id: FromPath[uuid.UUID], data: JSONBody[InventoryCreate]
 ) -> Response[InventoryPublic]:
@@ -86,14 +91,14 @@ async def create_inventory(
     return _with_etag(row, 201)
 
 
-@get("/inventory/{inventory_id:str}", guards=[readers])
+@get("/inventory/{inventory_id:str}", guards=[readers], responses=error_responses(404))
 async def read_inventory(
     db_session: Session, actor: Me, inventory_id: FromPath[uuid.UUID]
 ) -> Response[InventoryPublic]:
     return _with_etag(await access.inventory_for_read(db_session, actor, inventory_id))
 
 
-@patch("/inventory/{inventory_id:str}", guards=[users])
+@patch("/inventory/{inventory_id:str}", guards=[users], responses=error_responses(404, 412, 413))
 async def update_inventory(
     db_session: Session,
     actor: Me,
@@ -129,7 +134,9 @@ async def update_inventory(
     return _with_etag(updated)
 
 
-@delete("/inventory/{inventory_id:str}", guards=[users], status_code=204)
+@delete(
+    "/inventory/{inventory_id:str}", guards=[users], status_code=204, responses=error_responses(404)
+)
 async def delete_inventory(
     db_session: Session, actor: Me, inventory_id: FromPath[uuid.UUID]
 ) -> None:

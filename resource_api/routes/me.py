@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from resource_api.errors import error_responses
 from resource_api.guards import users
 from resource_api.identity import Actor
 from resource_api.models import (
@@ -18,12 +19,12 @@ from resource_api.models import (
 )
 
 
-@get("/health", exclude_from_auth=True, security=[], tags=["health"])
+@get("/health", exclude_from_auth=True, security=[{}], tags=["health"])  # OpenAPI: no auth
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/me", guards=[users], tags=["me"])
+@get("/me", guards=[users], tags=["me"], responses=error_responses())
 async def me(db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> MePublic:
     user = await db_session.get_one(User, actor.user_id)
     household = None

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from resource_api import access
+from resource_api.errors import error_responses
 from resource_api.guards import readers, users
 from resource_api.identity import Actor
 from resource_api.models import (
@@ -28,7 +29,7 @@ Session = NamedDependency[AsyncSession]
 Me = NamedDependency[Actor]
 
 
-@get("/", guards=[readers])
+@get("/", guards=[readers], responses=error_responses())
 async def list_products(
     db_session: Session, actor: Me, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> ProductPage:
@@ -40,7 +41,7 @@ async def list_products(
     )
 
 
-@post("/", guards=[users], status_code=201)
+@post("/", guards=[users], status_code=201, responses=error_responses(413))
 async def create_product(
     db_session: Session, actor: Me, data: JSONBody[ProductCreate]
 ) -> ProductPublic:
@@ -51,7 +52,7 @@ async def create_product(
     return ProductPublic.model_validate(product)
 
 
-@get("/{product_id:str}", guards=[readers])
+@get("/{product_id:str}", guards=[readers], responses=error_responses(404))
 async def read_product(
     db_session: Session, actor: Me, product_id: FromPath[uuid.UUID]
 ) -> ProductPublic:
@@ -59,7 +60,7 @@ async def read_product(
     return ProductPublic.model_validate(product)
 
 
-@patch("/{product_id:str}", guards=[users])
+@patch("/{product_id:str}", guards=[users], responses=error_responses(404, 413))
 async def update_product(
     db_session: Session, actor: Me, product_id: FromPath[uuid.UUID], data: JSONBody[ProductUpdate]
 ) -> ProductPublic:
@@ -73,7 +74,7 @@ async def update_product(
     return ProductPublic.model_validate(product)
 
 
-@delete("/{product_id:str}", guards=[users], status_code=204)
+@delete("/{product_id:str}", guards=[users], status_code=204, responses=error_responses(404))
 async def delete_product(db_session: Session, actor: Me, product_id: FromPath[uuid.UUID]) -> None:
     product = await access.product_for_write(db_session, actor, product_id)
     # explicit, so SQLite without foreign-key enforcement behaves like PostgreSQL

@@ -62,6 +62,11 @@ async def test_openapi_documents_bearer(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/schema/openapi.json")).json()
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert schema["security"] == [{"bearer": []}]
+    assert schema["paths"]["/health"]["get"]["security"] == [{}]
+    patch = schema["paths"]["/inventory/{inventory_id}"]["patch"]["responses"]
+    assert patch["412"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
 
 
 async def test_service_principal_with_sub_equal_to_client_id(
