@@ -25,7 +25,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from resource_api.app import create_app  # noqa: E402
+from resource_api.app import create_app, settle_heap  # noqa: E402
 from resource_api.ids import uuid7  # noqa: E402
 from resource_api.migrate import upgrade  # noqa: E402
 from resource_api.settings import load_settings  # noqa: E402
@@ -206,6 +206,7 @@ async def main() -> int:
                     httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b")
                 )
                 await walk(clients[size], headers, 100)  # warm up: pool, caches, plans
+            settle_heap()  # what the server's lifespan does at start
             # alternate rounds between the sizes so background load hits both alike
             for _ in range(ROUNDS):
                 for size in SIZES:
