@@ -94,10 +94,9 @@ def create_app(
         ),
         security=[{"bearer": []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[me.health, me.me, products.router, inventory.router, admin.router],
         middleware=[
-            RequestIdMiddleware,
             DefineMiddleware(
                 BearerAuthMiddleware,
                 authenticator=authenticator,
@@ -113,3 +112,7 @@ def create_app(
         debug=False,
         logging_config=None,  # the entry point configures logging (request ids)
     )
+    # Outside Litestar's exception layer (user middleware sits inside it): the id is then on
+    # error answers and 404s too, and on the log records of the exception handlers.
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
+    return app
