@@ -18,7 +18,7 @@ from bff.keyring import KeyRing
 from bff.logs import RequestIdMiddleware
 from bff.oidc import Provider
 from bff.proxy import proxy
-from bff.refresh import Refresher
+from bff.refresh import Refresher, cache_ttl
 from bff.session.factory import build_backends
 from bff.session.manager import SessionManager
 from bff.settings import Settings
@@ -102,6 +102,7 @@ def create_app(
             margin_s=settings.refresh_margin_s,
             clock=clock,
             results=backends.refresh_results,
+            cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
         ),
         client=client,
         upstream=upstream,

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from bff.context import BFF
 from bff.guards import cross_site, csrf_ok, safe_return_to, valid_prompt
-from bff.oidc import OAuthFailure
+from bff.oidc import OAuthFailure, Tokens
 from bff.pages import NO_STORE, error_page, json_error
 from bff.session.model import Session, profile_claims
 from bff.session.store import SessionTooLarge
@@ -185,8 +185,14 @@ async def logout(request: Request) -> Response:
         session = current.session
         id_token = session.id_token
         lines = await bff.sessions.end(session, cookies)
-        if session.refresh_token:
-            await bff.provider.revoke(session.refresh_token)  # RFC 7009 §2
+        # RFC 7009 §2; the cookie's refresh token may have been rotated by a request whose
+        # response this browser has not stored yet: revoke the newest one as well
+        newest = await bff.refresher.newest(session)
+        for token in dict.fromkeys(
+            [session.refresh_token, newest.refresh_token if isinstance(newest, Tokens) else None]
+        ):
+            if token:
+                await bff.provider.revoke(token)
         audit.info("logout")
     with contextlib.suppress(SharedError):
         await bff.provider.metadata.get()

@@ -83,7 +83,16 @@ class BFF:
         return response
 
     async def save_quietly(self, session: Session, cookies: dict[str, str]) -> list[str]:
-        """Write a session back; one that no longer fits ends (never a half-written session)."""
+        """Write a session back; one that no longer fits ends (never a half-written session).
+
+        A request that loaded the session before another one refreshed it would re-set the
+        rotated refresh token (and the next refresh would replay it: RFC 9700 §4.14.2), so
+        the session first takes the newest tokens the refresh-result cache holds for it.
+        """
+        newest = await self.refresher.catch_up(session)
+        if newest is None:
+            return []  # a refresh found the grant gone; that response ended the session
+        session = newest
         try:
             return await self.sessions.save(session, cookies)
         except SessionTooLarge as exc:

@@ -20,7 +20,14 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from bff.settings import Settings
 from bff.transaction import Transaction
-from shared import MetadataCache, ProviderMetadata, TokenProfile, TokenVerifier, VerifiedToken
+from shared import (
+    MetadataCache,
+    ProviderMetadata,
+    SharedError,
+    TokenProfile,
+    TokenVerifier,
+    VerifiedToken,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +35,8 @@ MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
 TOKEN_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 #: expiry assumed when neither `expires_in` nor a readable `exp` says otherwise (5 minutes)
 DEFAULT_EXPIRES_IN_S = 300
+#: statuses that say "not now" rather than anything about the grant (RFC 6585 §4, RFC 9110)
+_TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
 
 class OAuthFailure(Exception):
@@ -40,7 +49,8 @@ class OAuthFailure(Exception):
 
 
 class ProviderUnavailable(OAuthFailure):
-    """Network failure, timeout or 5xx: nothing is known about the grant."""
+    """Network failure, timeout, 5xx, 408/425/429, `temporarily_unavailable`, or provider
+    metadata that cannot be loaded: nothing is known about the grant."""
 
     def __init__(self, description: str, *, timeout: bool = False) -> None:
         super().__init__("temporarily_unavailable", description)
@@ -113,8 +123,15 @@ class Provider:
         )
 
     async def revoke(self, token: str, hint: str = "refresh_token") -> None:
-        """RFC 7009 revocation when the provider advertises it; failures are only logged."""
-        meta = self.metadata.current or await self.metadata.get()
+        """RFC 7009 revocation when the provider advertises it; failures are only logged.
+
+        Never raises: logout must clear the session even when the provider is down.
+        """
+        try:
+            meta = self.metadata.current or await self.metadata.get()
+        except SharedError as exc:
+            logger.warning("token revocation skipped, no provider metadata: %s", exc.description)
+            return
         if not meta.revocation_endpoint:
             return
         try:
@@ -156,7 +173,11 @@ class Provider:
         return data, headers
 
     async def _token_request(self, data: dict[str, str]) -> Tokens:
-        meta = await self.metadata.get()
+        """Raises `OAuthFailure`; `ProviderUnavailable` when nothing is known about the grant."""
+        try:
+            meta = await self.metadata.get()
+        except SharedError as exc:
+            raise ProviderUnavailable(f"provider metadata unavailable: {exc.description}") from None
         if self._settings.resource:
             data["resource"] = self._settings.resource  # RFC 8707 §2.2
         data, headers = self._authenticate(data, meta)
@@ -169,13 +190,18 @@ class Provider:
         except httpx.HTTPError as exc:
             name = type(exc).__name__
             raise ProviderUnavailable(f"token endpoint unreachable ({name})") from None
-        if response.status_code >= 500:
-            raise ProviderUnavailable(f"token endpoint answered HTTP {response.status_code}")
+        status = response.status_code
+        if status >= 500 or status in _TRANSIENT_STATUSES:
+            raise ProviderUnavailable(f"token endpoint answered HTTP {status}")
         body = _json_object(response)
-        if response.status_code != 200:
+        if status != 200:
             error = body.get("error") if body else None
             if not isinstance(error, str) or not error:
-                raise OAuthFailure("invalid_response", f"HTTP {response.status_code}")
+                # not an RFC 6749 §5.2 answer (an HTML page, a proxy's): says nothing about
+                # the grant; the refresher keeps the session for anything but invalid_grant
+                raise OAuthFailure("invalid_response", f"HTTP {status}")
+            if error == "temporarily_unavailable":
+                raise ProviderUnavailable("token endpoint is temporarily unavailable")
             description = body.get("error_description") if body else None
             raise OAuthFailure(error[:64], str(description or "")[:200])
         if body is None:

@@ -128,6 +128,7 @@ async def proxy(request: Request) -> Response:
 
     session, dirty = current.session, current.dirty
     refreshed = False
+    started = bff.clock()
     if bff.refresher.due(session):
         outcome = await _refresh(bff, session, cookies)
         if isinstance(outcome, Response):
@@ -186,7 +187,10 @@ async def proxy(request: Request) -> Response:
             background=BackgroundTask(upstream.aclose),
         )
     streamed.raw_headers = headers
-    if dirty:
+    # A touch only moves the idle clock; after a slow upstream it is stale news, and a
+    # refresh may have completed meanwhile: leave the cookie to a later request.
+    touch_only = not refreshed and not current.stale_key
+    if dirty and not (touch_only and bff.clock() - started >= bff.sessions.touch_interval_s):
         bff.add_cookies(streamed, await bff.save_quietly(session, cookies))
     return streamed
 

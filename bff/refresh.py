@@ -3,34 +3,68 @@
 Refresh tokens may rotate, and a provider that detects reuse revokes the whole grant
 (OAuth 2.0 Security BCP, RFC 9700 §4.14.2). Concurrent requests that still carry the
 old cookie must therefore never replay the old refresh token: within a process they join
-the one in-flight refresh, and for `CACHE_TTL_S` afterwards they get its result from a
-cache keyed by a hash of the old refresh token. `RefreshResults` carries that cache, and
-a lock, across BFF instances (Redis); the in-process default needs no lock.
+the one in-flight refresh, and afterwards (longer than the upstream timeout, so longer
+than any request that started before) they get its result from a cache keyed by a hash
+of the old refresh token; a session is caught up with that cache before it is written
+back. A refresh that ends the grant is published too, so other instances stop waiting.
+`RefreshResults` carries that cache, and a lock, across BFF instances (Redis); the
+in-process default needs no lock.
 """
 
 import asyncio
 import hashlib
+import heapq
 import logging
+import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from bff.oidc import OAuthFailure, Provider, ProviderUnavailable, Tokens
 from bff.session.model import Session
-from shared import SharedError
+from shared import ProviderError, SharedError
 
 logger = logging.getLogger(__name__)
 audit = logging.getLogger("bff.audit")
 
-CACHE_TTL_S = 30
+#: default life of a cached refresh result, in seconds; `cache_ttl()` sizes it from the
+#: upstream timeout so a slow response's write-back still finds the newer tokens
+CACHE_TTL_S = 60
+#: upper bound of the refresh-result cache life (10 minutes)
+MAX_CACHE_TTL_S = 600
 #: how long one instance may hold the cross-instance refresh lock (a token call's timeout)
 LOCK_TTL_S = 15
 #: how often a waiting instance looks for the lock holder's result, in seconds
 POLL_S = 0.05
+#: rotations followed when catching a stale session up with cached results
+MAX_CATCH_UP = 4
+_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def cache_ttl(upstream_timeout_s: float) -> int:
+    """Refresh results outlive any request that started before them (upstream timeout +
+    30 s, bounded): its write-back must not re-set a rotated refresh token (RFC 9700 §4.14.2)."""
+    return int(min(max(upstream_timeout_s + 30, CACHE_TTL_S), MAX_CACHE_TTL_S))
+
+
+def log_code(value: str) -> str:
+    """An OAuth error code safe for a log line (provider text may carry CR/LF)."""
+    return value if _CODE.match(value) else "invalid"
 
 
 class RefreshFailed(Exception):
     """The session cannot go on (`invalid_grant`, no refresh token, unusable answer)."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A published refresh outcome that ended the grant (so waiters need not time out)."""
+
+    error: str
+
+
+#: what a refresh with one refresh token came to: new tokens, or the grant's end
+Outcome = Tokens | Failed
 
 
 def token_hash(refresh_token: str) -> str:
@@ -40,9 +74,9 @@ def token_hash(refresh_token: str) -> str:
 class RefreshResults(Protocol):
     """Where refresh results (and, across instances, the refresh lock) live."""
 
-    async def get(self, key: str) -> Tokens | None: ...
+    async def get(self, key: str) -> Outcome | None: ...
 
-    async def put(self, key: str, tokens: Tokens, ttl_s: int) -> None: ...
+    async def put(self, key: str, outcome: Outcome, ttl_s: int) -> None: ...
 
     async def acquire(self, key: str, ttl_s: int) -> bool:
         """True when this caller may refresh; False while another instance does."""
@@ -53,9 +87,12 @@ class RefreshResults(Protocol):
 class MemoryRefreshResults:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._results: dict[str, tuple[float, Tokens]] = {}
+        self._results: dict[str, tuple[float, Outcome]] = {}
+        # insertion order is expiry order only with one TTL; a heap keeps pruning
+        # O(log n) whatever the TTLs
+        self._expiry: list[tuple[float, str]] = []
 
-    async def get(self, key: str) -> Tokens | None:
+    async def get(self, key: str) -> Outcome | None:
         entry = self._results.get(key)
         if entry is None:
             return None
@@ -64,11 +101,15 @@ class MemoryRefreshResults:
             return None
         return entry[1]
 
-    async def put(self, key: str, tokens: Tokens, ttl_s: int) -> None:
+    async def put(self, key: str, outcome: Outcome, ttl_s: int) -> None:
         now = self._clock()
-        for stale in [k for k, (exp, _) in self._results.items() if exp <= now]:
-            del self._results[stale]
-        self._results[key] = (now + ttl_s, tokens)
+        while self._expiry and self._expiry[0][0] <= now:
+            _, stale = heapq.heappop(self._expiry)
+            entry = self._results.get(stale)
+            if entry is not None and entry[0] <= now:
+                del self._results[stale]
+        self._results[key] = (now + ttl_s, outcome)
+        heapq.heappush(self._expiry, (now + ttl_s, key))
 
     async def acquire(self, key: str, ttl_s: int) -> bool:
         return True  # one process: the single-flight below is the lock
@@ -86,12 +127,14 @@ class Refresher:
         clock: Callable[[], float],
         results: RefreshResults | None = None,
         wait_s: float = LOCK_TTL_S,
+        cache_ttl_s: int = CACHE_TTL_S,
     ) -> None:
         self._provider = provider
         self._margin_s = margin_s
         self._clock = clock
         self._results = results or MemoryRefreshResults(clock)
         self._wait_s = wait_s
+        self.cache_ttl_s = cache_ttl_s
         self._flights: dict[str, asyncio.Task[Tokens]] = {}
         #: how many token-endpoint calls this process made (tests, metrics)
         self.calls = 0
@@ -113,39 +156,84 @@ class Refresher:
         tokens = await asyncio.shield(flight)
         return await self._apply(session, tokens)
 
-    async def _obtain(self, key: str, refresh_token: str) -> Tokens:
-        tokens = await self._results.get(key)
-        if tokens is not None:
-            return tokens
-        if not await self._results.acquire(key, LOCK_TTL_S):
-            return await self._wait_for(key)
-        try:
-            tokens = await self._results.get(key)  # finished while we took the lock
-            if tokens is None:
-                tokens = await self._call(refresh_token)
-                await self._results.put(key, tokens, CACHE_TTL_S)
-            return tokens
-        finally:
-            await self._results.release(key)
+    async def newest(self, session: Session) -> Outcome | None:
+        """What later refreshes of this session's refresh token came to, following
+        rotations (another request refreshed while this one was in flight), or None."""
+        latest: Outcome | None = None
+        token = session.refresh_token
+        for _ in range(MAX_CATCH_UP):
+            if not token:
+                break
+            found = await self._results.get(token_hash(token))
+            if found is None:
+                break
+            latest = found
+            if isinstance(found, Failed) or found.refresh_token in (None, token):
+                break
+            token = found.refresh_token
+        return latest
 
-    async def _wait_for(self, key: str) -> Tokens:
-        """Another instance holds the lock: use its result when it appears."""
+    async def catch_up(self, session: Session) -> Session | None:
+        """`session` with the newest tokens a refresh elsewhere obtained for it, before it is
+        written back, so a slow response never re-sets a rotated refresh token. None when a
+        refresh found the grant gone."""
+        outcome = await self.newest(session)
+        if outcome is None:
+            return session
+        if isinstance(outcome, Failed):
+            return None
+        try:
+            return await self._apply(session, outcome)
+        except RefreshFailed:
+            return None
+
+    async def _obtain(self, key: str, refresh_token: str) -> Tokens:
+        outcome = await self._results.get(key)
+        if outcome is None:
+            if not await self._results.acquire(key, LOCK_TTL_S):
+                return self._tokens_of(await self._wait_for(key))
+            try:
+                outcome = await self._results.get(key)  # finished while we took the lock
+                if outcome is None:
+                    outcome = await self._call(refresh_token)
+                    await self._results.put(key, outcome, self.cache_ttl_s)
+            finally:
+                await self._results.release(key)
+        return self._tokens_of(outcome)
+
+    @staticmethod
+    def _tokens_of(outcome: Outcome) -> Tokens:
+        if isinstance(outcome, Failed):
+            raise RefreshFailed(outcome.error)
+        return outcome
+
+    async def _wait_for(self, key: str) -> Outcome:
+        """Another instance holds the lock: use its outcome (tokens or failure) when it
+        appears."""
         for _ in range(int(self._wait_s / POLL_S)):
             await asyncio.sleep(POLL_S)
-            tokens = await self._results.get(key)
-            if tokens is not None:
-                return tokens
+            outcome = await self._results.get(key)
+            if outcome is not None:
+                return outcome
         raise ProviderUnavailable("another instance's refresh did not finish", timeout=True)
 
-    async def _call(self, refresh_token: str) -> Tokens:
+    async def _call(self, refresh_token: str) -> Outcome:
+        """Tokens, or `Failed` when the grant is over. Raises `ProviderUnavailable`."""
         self.calls += 1
         try:
             tokens = await self._provider.refresh(refresh_token)
         except ProviderUnavailable:
             raise
         except OAuthFailure as exc:
-            audit.info("refresh_failed error=%s", exc.error)
-            raise RefreshFailed(exc.error) from None
+            code = log_code(exc.error)
+            audit.info("refresh_failed error=%s", code)
+            # RFC 6749 §5.2: only invalid_grant says the refresh token (the grant) is gone.
+            # invalid_client/unauthorized_client are our misconfiguration, anything else
+            # (an HTML page, invalid_request) is the provider's trouble: not the user's.
+            if exc.error == "invalid_grant":
+                return Failed(exc.error)
+            logger.error("token endpoint refused the refresh: %s", code)
+            raise ProviderUnavailable(f"token endpoint refused the refresh ({code})") from None
         audit.info("refresh_succeeded")
         return tokens
 
@@ -155,11 +243,22 @@ class Refresher:
             # OIDC Core §12.2: a refreshed ID token must be for the same subject
             try:
                 verified = await self._provider.verify_id_token(tokens.id_token)
+            except ProviderError as exc:
+                # JWKS unreachable says nothing against the token. The refresh token has
+                # already rotated, so the new tokens must be kept (dropping them would
+                # replay the old one later and lose the grant); only the unverified ID
+                # token is not adopted (it serves as logout hint only).
+                logger.warning("refreshed ID token not verified now: %s", exc.description)
+                return self._with_tokens(session, tokens, session.id_token)
             except SharedError as exc:
                 raise RefreshFailed(f"refreshed ID token refused: {exc.error}") from None
             if verified.claims.get("sub") != session.sub:
                 raise RefreshFailed("refreshed ID token is for another subject")
             id_token = tokens.id_token
+        return self._with_tokens(session, tokens, id_token)
+
+    @staticmethod
+    def _with_tokens(session: Session, tokens: Tokens, id_token: str | None) -> Session:
         return replace(
             session,
             access_token=tokens.access_token,

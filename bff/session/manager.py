@@ -22,6 +22,8 @@ class Current:
     session: Session
     #: the session changed (new tokens, touched, older key): write it back on this response
     dirty: bool
+    #: opened with an older key: written back even when nothing else changed
+    stale_key: bool = False
 
 
 def revocation_keys(session: Session) -> list[str]:
@@ -66,7 +68,7 @@ class SessionManager:
         dirty = loaded.stale_key
         if now - session.seen_at >= self.touch_interval_s:
             session, dirty = session.touched(now), True
-        return Current(session, dirty)
+        return Current(session, dirty, loaded.stale_key)
 
     async def save(self, session: Session, cookies: Mapping[str, str]) -> list[str]:
         """Raises `SessionTooLarge`."""

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
 from bff.oidc import Tokens
+from bff.refresh import Failed, Outcome
 from bff.session.model import Session
 from bff.session.store import Loaded
 
@@ -118,20 +119,24 @@ class RedisRefreshResults:
         self._ring = ring
         self._prefix = prefix
 
-    async def get(self, key: str) -> Tokens | None:
+    async def get(self, key: str) -> Outcome | None:
         raw = await self._redis.get(f"{self._prefix}refresh:{key}")
         if raw is None:
             return None
         opened = self._ring.open(raw.decode() if isinstance(raw, bytes) else raw, TOKENS_PURPOSE)
         if opened is None:
             return None
+        failed = opened.payload.get("failed")
+        if isinstance(failed, str):
+            return Failed(failed)
         try:
             return Tokens(**opened.payload)
         except TypeError:
             return None
 
-    async def put(self, key: str, tokens: Tokens, ttl_s: int) -> None:
-        sealed = self._ring.seal(asdict(tokens), TOKENS_PURPOSE)
+    async def put(self, key: str, outcome: Outcome, ttl_s: int) -> None:
+        payload = {"failed": outcome.error} if isinstance(outcome, Failed) else asdict(outcome)
+        sealed = self._ring.seal(payload, TOKENS_PURPOSE)
         await self._redis.set(f"{self._prefix}refresh:{key}", sealed, ex=ttl_s)
 
     async def acquire(self, key: str, ttl_s: int) -> bool:

@@ -1,5 +1,9 @@
 """Logout, local and back-channel: every later request with that session is unauthenticated."""
 
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from tests.bff.conftest import Harness, cookie_header, raw_request
 
 
@@ -63,3 +67,34 @@ async def test_backchannel_logout_needs_form(harness: Harness) -> None:
     assert response.status_code == 400
     garbage = await harness.client.post("/auth/backchannel-logout", data={"logout_token": "a.b.c"})
     assert garbage.status_code == 400
+
+
+async def test_logout_with_provider_down_still_clears_the_session(harness: Harness) -> None:
+    await harness.login()
+    copy = harness.session_cookies()
+
+    async def unavailable(request: Request) -> Response:
+        return Response(status_code=503)
+
+    harness.provider.app.router.routes[0] = Route("/.well-known/openid-configuration", unavailable)
+    harness.rebuild()  # restarted while the provider is down: no metadata
+    response = await harness.api("/auth/logout", method="POST")
+    assert response.status_code == 200
+    assert response.json() == {"logout_url": None}
+    assert any("Max-Age=0" in line for line in response.headers.get_list("set-cookie"))
+    assert await _me(harness, copy) == 401
+
+
+async def test_logout_revokes_the_newest_refresh_token_too(harness: Harness) -> None:
+    await harness.login()
+    old = harness.session_cookies()
+    harness.clock.advance(250)
+    assert (await harness.api("/api/items")).status_code == 200  # rotated; old cookie kept
+    live = set(harness.provider.refresh_tokens)
+    assert len(live) == 1
+    response = await raw_request(
+        harness.app, "POST", b"/auth/logout", [cookie_header(old), (b"x-csrf", b"1")]
+    )
+    assert response.status == 200
+    revoked = {form["token"] for form in harness.provider.revocations}
+    assert live <= revoked

@@ -124,3 +124,28 @@ async def test_login_with_provider_down_is_503_page(tmp_path: Path) -> None:
         assert response.status_code == 503
         assert "provider_unavailable" in response.text
         assert (await harness.client.get("/readyz")).status_code == 503
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(429, text="<html>Too Many Requests</html>"),
+        httpx.Response(408),
+        httpx.Response(400, json={"error": "temporarily_unavailable"}),
+    ],
+)
+async def test_token_endpoint_not_now_is_unavailable(
+    provider: Provider, respx_mock: respx.MockRouter, response: httpx.Response
+) -> None:
+    respx_mock.post(TOKEN_URL).mock(return_value=response)
+    with pytest.raises(ProviderUnavailable):
+        await provider.refresh("rt")
+
+
+async def test_token_request_without_metadata_is_unavailable(
+    provider: Provider, respx_mock: respx.MockRouter
+) -> None:
+    respx_mock.get(f"{ISSUER}/.well-known/openid-configuration").respond(503)
+    with pytest.raises(ProviderUnavailable):
+        await provider.refresh("rt")
+    await provider.revoke("rt")  # logged, never raised

@@ -2,6 +2,13 @@
 
 import asyncio
 
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bff.refresh import MAX_CACHE_TTL_S, cache_ttl
 from tests.bff.conftest import Harness, cookie_header, raw_request
 
 
@@ -135,3 +142,143 @@ def _plain(status: int):  # type: ignore[no-untyped-def]
     from starlette.responses import Response
 
     return Response(status_code=status)
+
+
+# --- a slow response must not roll back a rotated refresh token (review M1) --------------
+
+
+class _GatedTransport(httpx.AsyncBaseTransport):
+    """The upstream, holding requests for `/slow` until `gate` is set."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.gate = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/slow"):
+            await self.gate.wait()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_slow_response_started_before_a_refresh_keeps_the_rotated_token(
+    harness: Harness,
+) -> None:
+    slow = _GatedTransport(httpx.ASGITransport(app=harness.upstream.app))
+    harness.upstream_transport = slow
+    harness.rebuild()
+    await harness.login()
+    harness.clock.advance(100)  # seen_at due for a touch; the 300 s token is not due yet
+    first = asyncio.ensure_future(harness.api("/api/slow"))  # carries cookie C1
+    for _ in range(50):
+        await asyncio.sleep(0)
+    harness.clock.advance(150)  # within the refresh margin now
+    assert (await harness.api("/api/fast")).status_code == 200  # rotates: cookie C2
+    assert harness.provider.refresh_calls == 1
+    slow.gate.set()
+    assert (await first).status_code == 200
+    harness.clock.advance(31 + 60)  # past the old 30 s result cache; the token is due again
+    after = await harness.api("/api/next")
+    assert after.status_code == 200, after.text
+    assert not harness.provider.revoked_grants
+
+
+async def test_write_back_after_a_refresh_elsewhere_takes_the_newest_tokens(
+    harness: Harness,
+) -> None:
+    await harness.login()
+    old = harness.session_cookies()
+    harness.clock.advance(250)
+    assert (await harness.api("/api/items")).status_code == 200  # rotates
+    harness.clock.advance(45)  # longer than the upstream timeout (30 s) allowed before
+    # a request still carrying the old cookie writes the session back (touch)...
+    late = await raw_request(harness.app, "GET", b"/auth/me", [cookie_header(old)])
+    assert late.status == 200
+    lines = [v.decode() for k, v in late.headers if k == b"set-cookie"]
+    assert lines
+    written = dict(line.split(";", 1)[0].split("=", 1) for line in lines)
+    # ...with the rotated refresh token, so the next refresh does not replay the old one
+    harness.clock.advance(300)
+    response = await raw_request(
+        harness.app, "GET", b"/api/items", [cookie_header(written), (b"x-csrf", b"1")]
+    )
+    assert response.status == 200
+    assert harness.provider.refresh_calls == 2
+    assert not harness.provider.revoked_grants
+
+
+def test_refresh_result_cache_outlives_the_upstream_timeout() -> None:
+    assert cache_ttl(30) >= 60
+    assert cache_ttl(120) >= 150
+    assert cache_ttl(10_000) == MAX_CACHE_TTL_S
+
+
+# --- only invalid_grant ends a session (review M2, M6) --------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Response("<html>Too Many Requests</html>", status_code=429, media_type="text/html"),
+        Response("<html>Bad gateway</html>", status_code=400, media_type="text/html"),
+        Response("slow down", status_code=408),
+        JSONResponse({"error": "temporarily_unavailable"}, status_code=400),
+        JSONResponse({"error": "invalid_client"}, status_code=401),
+        JSONResponse({"error": "unauthorized_client"}, status_code=400),
+        JSONResponse({"error": "invalid_request\r\nforged"}, status_code=400),
+    ],
+)
+async def test_provider_trouble_at_refresh_keeps_the_session(
+    harness: Harness, answer: Response
+) -> None:
+    await harness.login()
+    harness.clock.advance(250)  # due, still valid
+    harness.provider.token_response_override = answer
+    kept = await harness.api("/api/items")
+    assert kept.status_code == 200
+    assert not any("Max-Age=0" in line for line in kept.headers.get_list("set-cookie"))
+    harness.clock.advance(100)  # expired now
+    expired = await harness.api("/api/items")
+    assert expired.status_code == 502
+    assert expired.json()["error"] == "provider_unavailable"
+    assert (await harness.client.get("/auth/me")).status_code == 200
+    harness.provider.token_response_override = None
+    assert (await harness.api("/api/items")).status_code == 200
+
+
+async def test_refreshed_id_token_with_jwks_unreachable_keeps_the_session(
+    harness: Harness,
+) -> None:
+    await harness.login()
+    harness.rebuild()  # a restart: the JWKS is not cached any more
+    original = harness.provider._tokens
+
+    def with_id_token(grant, *, id_token):  # type: ignore[no-untyped-def]
+        return original(grant, id_token=True)
+
+    harness.provider._tokens = with_id_token  # type: ignore[method-assign]
+    harness.provider.app.router.routes[1] = Route("/jwks", _unavailable)
+    harness.clock.advance(250)
+    response = await harness.api("/api/items")
+    assert response.status_code == 200, response.text
+    assert harness.provider.refresh_calls == 1
+    # the rotated refresh token was kept: the next refresh is not a replay
+    harness.clock.advance(300)
+    assert (await harness.api("/api/items")).status_code == 200
+    assert harness.provider.refresh_calls == 2
+    assert not harness.provider.revoked_grants
+
+
+async def _unavailable(request: Request) -> Response:
+    return Response(status_code=503)
+
+
+async def test_refresh_with_provider_metadata_never_loaded(harness: Harness) -> None:
+    await harness.login()
+    harness.provider.app.router.routes[0] = Route("/.well-known/openid-configuration", _unavailable)
+    harness.rebuild()  # restarted while the provider is down
+    harness.clock.advance(250)  # due, still valid
+    assert (await harness.api("/api/items")).status_code == 200
+    harness.clock.advance(100)
+    response = await harness.api("/api/items")
+    assert response.status_code == 502
+    assert response.json()["error"] == "provider_unavailable"
