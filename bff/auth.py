@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from bff.context import BFF
 from bff.guards import cross_site, csrf_ok, safe_return_to, valid_prompt
+from bff.logs import log_code
 from bff.oidc import OAuthFailure, Tokens
 from bff.pages import NO_STORE, error_page, json_error
 from bff.session.model import Session, profile_claims
@@ -145,7 +146,7 @@ async def _callback(bff: BFF, request: Request) -> Response:
 
 
 def _fail(error: str, cookie_lines: list[str]) -> Response:
-    audit.info("login_failed error=%s", error[:64])
+    audit.info("login_failed error=%s", log_code(error))  # the provider's text: no CR/LF
     response = error_page(error)
     BFF.add_cookies(response, cookie_lines)
     return response
@@ -211,7 +212,11 @@ async def backchannel_logout(request: Request) -> Response:
             return _bcl_error("request too large")
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return _bcl_error("expected a form-encoded logout_token")
-    values = parse_qs(body.decode("latin-1"), max_num_fields=10).get("logout_token", [])
+    try:
+        form = parse_qs(body.decode("latin-1"), max_num_fields=10)
+    except ValueError:  # more than 10 fields
+        return _bcl_error("too many form fields")
+    values = form.get("logout_token", [])
     if len(values) != 1:
         return _bcl_error("exactly one logout_token is required")
     try:

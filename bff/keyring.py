@@ -26,6 +26,9 @@ _REGISTRY = jwe.JWERegistry(algorithms=["dir", "A256GCM"])
 MAX_SEALED_BYTES = 64 * 1024
 #: Decompressed payloads above this are refused (zip-bomb guard), 256 KiB.
 MAX_PLAIN_BYTES = 256 * 1024
+#: Our protected header (`alg`, `enc`, `kid`, `typ`) is about 100 characters in base64url;
+#: a longer one is not ours and is never parsed (deeply nested JSON raises RecursionError).
+MAX_HEADER_CHARS = 512
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,11 @@ class KeyRing:
         """The payload, or None for anything we did not seal for `purpose` with a known key."""
         if len(value) > MAX_SEALED_BYTES or value.count(".") != 4:
             return None
+        encoded_header = value.split(".", 1)[0]
+        if len(encoded_header) > MAX_HEADER_CHARS:
+            return None
         try:
-            header = json.loads(_b64decode(value.split(".", 1)[0]))
+            header = json.loads(_b64decode(encoded_header))
             kid = header.get("kid") if isinstance(header, dict) else None
             key = self._keys.get(kid) if isinstance(kid, str) else None
             if key is None or header.get("typ") != purpose:
@@ -68,7 +74,8 @@ class KeyRing:
             if inflater.unconsumed_tail:
                 return None
             payload = json.loads(plain)
-        except (JoseError, ValueError, TypeError, zlib.error, UnicodeDecodeError):
+        except (JoseError, ValueError, TypeError, zlib.error, RecursionError):
+            # UnicodeDecodeError is a ValueError; RecursionError: nested JSON in a payload
             return None
         if not isinstance(payload, dict):
             return None

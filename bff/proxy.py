@@ -49,8 +49,35 @@ _DROP_REQUEST = HOP_BY_HOP | {
     b"x-forwarded-port",
     b"x-real-ip",
     b"x-request-id",
+    # routing and method overrides some frameworks honour: they would let a request
+    # reach another path or method than the one the BFF checked
+    b"x-original-url",
+    b"x-rewrite-url",
+    b"x-http-method-override",
+    b"x-http-method",
+    b"x-method-override",
 }
-_DROP_RESPONSE = HOP_BY_HOP | {b"set-cookie", b"set-cookie2", b"x-request-id"}
+# Upstream headers that would act on the BFF's own origin, not just on this response:
+# cookies, a service-worker scope, wiping the origin's storage (and our session cookie),
+# CORS grants (the BFF is same-origin only), a timed navigation.
+_DROP_RESPONSE = HOP_BY_HOP | {
+    b"set-cookie",
+    b"set-cookie2",
+    b"x-request-id",
+    b"service-worker-allowed",
+    b"clear-site-data",
+    b"refresh",
+    b"x-content-type-options",
+}
+_ACCESS_CONTROL = b"access-control-"
+#: added to every proxied response: no MIME sniffing into HTML, no framing or scripts if
+#: a browser ever renders one as a document (CSP Level 3 `sandbox`)
+_ADD_RESPONSE = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"sandbox; default-src 'none'; frame-ancestors 'none'"),
+]
+#: when the upstream says nothing: tokens authorised this answer, no shared cache may keep it
+_DEFAULT_CACHE_CONTROL = (b"cache-control", b"private, no-store")
 # RFC 9110 §9.2.2; a request is replayed only without a body (bodies are streamed once)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _INVALID_TOKEN = re.compile(r'error\s*=\s*"?invalid_token', re.IGNORECASE)
@@ -59,12 +86,17 @@ _INVALID_TOKEN = re.compile(r'error\s*=\s*"?invalid_token', re.IGNORECASE)
 def path_problem(raw: bytes) -> str | None:
     """Why the raw path (after `/api/`) may not be forwarded, or None.
 
-    Percent-encoded dots, slashes and backslashes, NUL and `..` would let a path climb out
+    Percent-encoded dots, slashes and backslashes, NUL, `..` and `..;` would let a path climb out
     of the API prefix at a server that decodes differently (RFC 3986 §6.2.2.3). Checked
     after one and two rounds of decoding, so double encoding does not slip through.
     """
     if b"\\" in raw or b"\x00" in raw:
         return "backslash or NUL in path"
+    if raw.startswith(b"/"):
+        return "empty path segment"
+    # RFC 3986 §3.3: printable ASCII only; '#' would start a fragment (h11 lets it in)
+    if any(c < 0x21 or c > 0x7E or c == 0x23 for c in raw):
+        return "character not allowed in a path"
     segments = raw.split(b"/")
     for index, segment in enumerate(segments):
         if segment == b"" and 0 < index < len(segments) - 1:
@@ -72,11 +104,27 @@ def path_problem(raw: bytes) -> str | None:
         once = unquote_to_bytes(segment)
         twice = unquote_to_bytes(once)
         for decoded in (once, twice):
-            if decoded in (b".", b"..") or b"/" in decoded or b"\\" in decoded:
+            # `..;/x`: servers that strip matrix parameters (Tomcat) see `..` (RFC 3986 §3.3)
+            dots = decoded.split(b";", 1)[0]
+            if dots in (b".", b"..") or b"/" in decoded or b"\\" in decoded:
                 return "dot segment or encoded separator in path"
             if any(c < 0x20 or c == 0x7F for c in decoded):
                 return "control character in path"
     return None
+
+
+def query_problem(query: bytes) -> str | None:
+    """Why the raw query may not be forwarded, or None: printable ASCII without '#'."""
+    if any(c < 0x21 or c > 0x7E or c == 0x23 for c in query):
+        return "character not allowed in the query"
+    return None
+
+
+def _response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    headers = [h for h in _strip(raw, _DROP_RESPONSE) if not h[0].startswith(_ACCESS_CONTROL)]
+    if not any(name == b"cache-control" for name, _ in headers):
+        headers.append(_DEFAULT_CACHE_CONTROL)
+    return [*headers, *_ADD_RESPONSE]
 
 
 def _strip(raw: list[tuple[bytes, bytes]], drop: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
@@ -114,8 +162,13 @@ async def proxy(request: Request) -> Response:
         return json_error(403, "forbidden", error_description="cross-site request refused")
     raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
     raw_path = raw_path.split(b"?", 1)[0]
-    rest = raw_path[len(b"/api") :].lstrip(b"/") if raw_path.startswith(b"/api") else b""
-    problem = path_problem(rest)
+    # routed on the decoded path: `/%61pi/x` reaches us too, but only the raw form says
+    # what would be forwarded
+    if raw_path != b"/api" and not raw_path.startswith(b"/api/"):
+        return json_error(400, "invalid_path", error_description="path must start with /api/")
+    rest = raw_path[len(b"/api/") :]
+    query = request.scope["query_string"]
+    problem = path_problem(rest) or query_problem(query)
     if problem:
         return json_error(400, "invalid_path", error_description=problem)
 
@@ -135,7 +188,10 @@ async def proxy(request: Request) -> Response:
             return outcome
         session, dirty, refreshed = outcome, True, True
 
-    url = bff.upstream_target(rest, request.scope["query_string"])
+    try:
+        url = bff.upstream_target(rest, query)
+    except httpx.InvalidURL:
+        return json_error(400, "invalid_path", error_description="not a forwardable URL")
     has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
     for attempt in (0, 1):
         # httpx.Request, not client.build_request: the client's default headers (its
@@ -174,7 +230,7 @@ async def proxy(request: Request) -> Response:
             return outcome
         session, dirty, refreshed = outcome, True, True
 
-    headers = _strip(upstream.headers.raw, _DROP_RESPONSE)
+    headers = _response_headers(upstream.headers.raw)
     streamed: Response
     if "content-length" in upstream.headers:
         # a bounded body: relay it chunk by chunk without a disconnect watcher

@@ -15,11 +15,11 @@ import asyncio
 import hashlib
 import heapq
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from bff.logs import log_code
 from bff.oidc import OAuthFailure, Provider, ProviderUnavailable, Tokens
 from bff.session.model import Session
 from shared import ProviderError, SharedError
@@ -38,18 +38,12 @@ LOCK_TTL_S = 15
 POLL_S = 0.05
 #: rotations followed when catching a stale session up with cached results
 MAX_CATCH_UP = 4
-_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def cache_ttl(upstream_timeout_s: float) -> int:
     """Refresh results outlive any request that started before them (upstream timeout +
     30 s, bounded): its write-back must not re-set a rotated refresh token (RFC 9700 §4.14.2)."""
     return int(min(max(upstream_timeout_s + 30, CACHE_TTL_S), MAX_CACHE_TTL_S))
-
-
-def log_code(value: str) -> str:
-    """An OAuth error code safe for a log line (provider text may carry CR/LF)."""
-    return value if _CODE.match(value) else "invalid"
 
 
 class RefreshFailed(Exception):

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "static"
 _KID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
 class SettingsError(Exception):
@@ -138,9 +139,28 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_redis(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
-        if info.data.get("session_store") == "redis" and not value.get_secret_value():
+        url = value.get_secret_value()
+        if info.data.get("session_store") == "redis" and not url:
             raise ValueError("required when BFF_SESSION_STORE=redis")
+        if url:
+            from redis.connection import parse_url
+
+            try:
+                parse_url(url)
+            except ValueError:
+                # the URL may hold a password: the message never repeats it
+                raise ValueError(
+                    "must be a redis://, rediss:// or unix:// URL (with a numeric port)"
+                ) from None
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("session_idle_s")
     @classmethod

@@ -43,7 +43,10 @@ class CookieSessionStore:
         if not first:
             return None
         count_text, sep, part0 = first.partition("~")
-        if not sep or not count_text.isdigit() or not 1 <= int(count_text) <= MAX_CHUNKS:
+        # isdigit() alone accepts "²" and other non-ASCII digits that int() refuses
+        if not sep or len(count_text) != 1 or count_text not in "123456789":
+            return None
+        if not 1 <= int(count_text) <= MAX_CHUNKS:
             return None
         parts = [part0]
         for index in range(1, int(count_text)):

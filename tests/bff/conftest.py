@@ -164,17 +164,21 @@ async def raw_request(
     raw_path: bytes,
     headers: list[tuple[bytes, bytes]] | None = None,
     body: bytes = b"",
+    *,
+    path: str | None = None,
 ) -> RawResponse:
-    """Drive the ASGI app with an exact, un-normalised path (httpx would clean `..`)."""
-    path, _, query = raw_path.partition(b"?")
+    """Drive the ASGI app with an exact, un-normalised path (httpx would clean `..`).
+
+    `path` is the decoded path the server routes on (default: `raw_path` as is)."""
+    raw, _, query = raw_path.partition(b"?")
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": method,
         "scheme": "https",
-        "path": path.decode("latin-1"),
-        "raw_path": path,
+        "path": raw.decode("latin-1") if path is None else path,
+        "raw_path": raw,
         "query_string": query,
         "root_path": "",
         "headers": [(b"host", b"app.test"), *(headers or [])],

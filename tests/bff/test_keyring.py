@@ -53,3 +53,11 @@ def test_zip_bomb_refused() -> None:
         registry=jwe.JWERegistry(algorithms=["dir", "A256GCM"]),
     )
     assert ring.open(token, "p") is None
+
+
+def test_deeply_nested_or_overlong_header_is_no_value() -> None:
+    ring, _ = _ring("a")
+    deep = base64.urlsafe_b64encode(b"[" * 2000).rstrip(b"=").decode()
+    assert ring.open(deep + ".a.b.c.d", "one") is None  # was a RecursionError
+    shallow = base64.urlsafe_b64encode(b"[" * 300).rstrip(b"=").decode()
+    assert ring.open(shallow + ".a.b.c.d", "one") is None

@@ -98,3 +98,14 @@ async def test_logout_revokes_the_newest_refresh_token_too(harness: Harness) -> 
     assert response.status == 200
     revoked = {form["token"] for form in harness.provider.revocations}
     assert live <= revoked
+
+
+async def test_backchannel_logout_with_too_many_fields_is_400(harness: Harness) -> None:
+    body = "&".join(f"a{i}=1" for i in range(12)) + "&logout_token=x"
+    response = await harness.client.post(
+        "/auth/backchannel-logout",
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"

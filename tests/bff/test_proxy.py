@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import httpx
 import pytest
@@ -145,3 +146,95 @@ async def test_head_and_options(harness: Harness) -> None:
     )
     assert head.status == 200
     assert head.body == b""
+
+
+# --- input-driven 500s and path/header smuggling (review M5, L2, L3, L4) ---------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"/api/a?x#y",
+        b"/api/a#y",
+        b"/api/a\xff",
+        b"/api/a?\xff",
+        b"/api/a?x\x7f",
+        b"/%61pi/b",
+        b"/%61pi",
+        b"/api//b",
+        b"/api/..;/admin",
+        b"/api/a/.;x/b",
+        b"/api/%2e%2e;/admin",
+    ],
+)
+async def test_unforwardable_paths_are_400(harness: Harness, raw: bytes) -> None:
+    await harness.login()
+    headers = [cookie_header(harness.session_cookies()), (b"x-csrf", b"1")]
+    # the server decodes the path for routing (`/%61pi` routes as `/api`), not raw_path
+    path = unquote_to_bytes(raw.split(b"?")[0].split(b"#")[0]).decode("latin-1")
+    response = await raw_request(harness.app, "GET", raw, headers, path=path)
+    assert response.status == 400, raw
+    assert b"invalid_path" in response.body
+    assert not harness.upstream.received
+
+
+async def test_routing_and_method_override_headers_are_dropped(harness: Harness) -> None:
+    await harness.login()
+    names = [
+        "X-Original-URL",
+        "X-Rewrite-URL",
+        "X-HTTP-Method-Override",
+        "X-HTTP-Method",
+        "X-Method-Override",
+    ]
+    response = await harness.api("/api/items", headers={n: "/admin" for n in names})
+    assert response.status_code == 200
+    received = harness.upstream.headers_of()
+    assert not {n.lower() for n in names} & set(received)
+
+
+def _answering(headers: list[tuple[str, str]]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        # a fresh stream: the proxy reads the raw body itself
+        return httpx.Response(
+            200, headers=[*headers, ("content-length", "2")], stream=httpx.ByteStream(b"{}")
+        )
+
+    return httpx.MockTransport(handler)
+
+
+async def test_upstream_headers_that_act_on_the_origin_are_dropped(tmp_path: Path) -> None:
+    upstream_headers = [
+        ("Service-Worker-Allowed", "/"),
+        ("Clear-Site-Data", '"*"'),
+        ("Access-Control-Allow-Origin", "https://evil.test"),
+        ("Access-Control-Allow-Credentials", "true"),
+        ("Refresh", "0; url=https://evil.test"),
+        ("X-Content-Type-Options", "sniff-away"),
+        ("Content-Type", "application/json"),
+    ]
+    harness = build_harness(tmp_path, upstream_transport=_answering(upstream_headers))
+    async with harness.client, harness.outbound:
+        await harness.login()
+        response = await harness.api("/api/items")
+        assert response.status_code == 200
+        for name in ("service-worker-allowed", "clear-site-data", "refresh"):
+            assert name not in response.headers
+        assert not any(k.startswith("access-control-") for k in response.headers)
+        assert response.headers.get_list("x-content-type-options") == ["nosniff"]
+        assert response.headers["cache-control"] == "private, no-store"
+        assert "sandbox" in response.headers["content-security-policy"]
+
+
+async def test_upstream_cache_control_is_kept(tmp_path: Path) -> None:
+    transport = _answering([("Cache-Control", "public, max-age=60")])
+    harness = build_harness(tmp_path, upstream_transport=transport)
+    async with harness.client, harness.outbound:
+        await harness.login()
+        response = await harness.api("/api/items")
+        assert response.headers.get_list("cache-control") == ["public, max-age=60"]
+
+
+def test_path_problem_refuses_matrix_dot_segments() -> None:
+    for bad in (b"..;/admin", b"a/..;x/b", b".;/a", b"%2e%2e;x/a", b"a#b", b"a b", b"/a"):
+        assert path_problem(bad) is not None, bad

@@ -184,3 +184,31 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BFF_LOG_LEVEL", "bogus"),
+        ("BFF_REDIS_URL", "notaurl"),
+        ("BFF_REDIS_URL", "redis://user:hunter2@host:notaport/0"),
+    ],
+)
+def test_log_level_and_redis_url_are_checked_up_front(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    for command in ("check-config", "serve"):
+        result = _run({**GOOD, name: value}, command, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"{name}:"), lines
+        assert "hunter2" not in result.stderr
+
+
+def test_log_level_is_case_insensitive(env: pytest.MonkeyPatch) -> None:
+    for name, value in GOOD.items():
+        env.setenv(name, value)
+    env.setenv("BFF_LOG_LEVEL", "debug")
+    env.setenv("BFF_REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert load_settings().log_level == "DEBUG"
