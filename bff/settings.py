@@ -146,7 +146,7 @@ class Settings(BaseSettings):
             from redis.connection import parse_url
 
             try:
-                parse_url(url)
+                parse_url(url)  # type: ignore[no-untyped-call]
             except ValueError:
                 # the URL may hold a password: the message never repeats it
                 raise ValueError(
