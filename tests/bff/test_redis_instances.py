@@ -107,3 +107,108 @@ async def test_refresh_race_across_instances(pair: tuple[Harness, Starlette]) ->
 def test_redis_is_configured_for_ci() -> None:
     # documents the dependency: CI starts Redis on 127.0.0.1:6379 (.ci/run)
     assert REDIS_URL.startswith("redis://127.0.0.1")
+
+
+# --- cookie sessions with BFF_REDIS_URL: revocations and refresh still shared (review M3) --
+
+
+@pytest.fixture
+async def cookie_pair(tmp_path: Path) -> AsyncIterator[tuple[Harness, Starlette]]:
+    async with redis_namespace() as (_, prefix):
+        harness = build_harness(
+            tmp_path, session_store="cookie", redis_url=REDIS_URL, redis_prefix=prefix
+        )
+        other = _instance(harness)
+        try:
+            yield harness, other
+        finally:
+            await harness.client.aclose()
+            await harness.outbound.aclose()
+            await harness.app.state.backends.aclose()
+            await other.state.backends.aclose()
+
+
+def _instance(harness: Harness) -> Starlette:
+    return create_app(
+        harness.settings,
+        http_client=harness.outbound,
+        upstream_transport=harness.upstream_transport,
+        clock=harness.clock,
+        retry=NO_RETRY,
+    )
+
+
+async def test_cookie_store_backchannel_logout_reaches_every_instance(
+    cookie_pair: tuple[Harness, Starlette],
+) -> None:
+    harness, other = cookie_pair
+    await harness.login(sid="sid-C")
+    cookies = harness.session_cookies()
+    assert len(cookies["__Host-Http-bff-session"]) > 400  # the tokens live in the cookie
+    assert await _status(other, b"/auth/me", cookies) == 200
+    response = await harness.client.post(
+        "/auth/backchannel-logout",
+        data={"logout_token": harness.provider.logout_token(sid="sid-C")},
+    )
+    assert response.status_code == 200
+    assert await _status(other, b"/auth/me", cookies) == 401
+    assert await _status(other, b"/api/items", cookies) == 401
+
+
+async def test_cookie_store_copied_cookie_after_logout_refused_after_restart(
+    cookie_pair: tuple[Harness, Starlette],
+) -> None:
+    harness, _ = cookie_pair
+    await harness.login()
+    copy = harness.session_cookies()
+    assert (await harness.api("/auth/logout", method="POST")).status_code == 200
+    restarted = _instance(harness)
+    try:
+        assert await _status(restarted, b"/auth/me", copy) == 401
+    finally:
+        await restarted.state.backends.aclose()
+
+
+async def test_cookie_store_refresh_race_across_instances(
+    cookie_pair: tuple[Harness, Starlette],
+) -> None:
+    harness, other = cookie_pair
+    await harness.login()
+    cookies = harness.session_cookies()
+    harness.clock.advance(250)
+    gate = harness.provider.refresh_gate = asyncio.Event()
+    tasks = [
+        asyncio.ensure_future(_status(app, b"/api/items", cookies))
+        for app in [harness.app, other] * 5
+    ]
+    while harness.provider.refresh_calls == 0:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    gate.set()
+    assert await asyncio.gather(*tasks) == [200] * 10
+    assert harness.provider.refresh_calls == 1
+    assert not harness.provider.revoked_grants
+
+
+async def test_waiting_instance_learns_a_failed_refresh_at_once(
+    pair: tuple[Harness, Starlette],
+) -> None:
+    """review L6: the lock holder's invalid_grant reaches the waiter (401, not a 504 after
+    polling for the lock's 15 s)."""
+    harness, other = pair
+    await harness.login()
+    cookies = harness.session_cookies()
+    harness.clock.advance(250)
+    gate = harness.provider.refresh_gate = asyncio.Event()
+    holder = asyncio.ensure_future(_status(harness.app, b"/api/items", cookies))
+    while harness.provider.refresh_calls == 0:
+        await asyncio.sleep(0.01)
+    waiter = asyncio.ensure_future(_status(other, b"/api/items", cookies))
+    await asyncio.sleep(0.2)  # the other instance is polling
+    harness.provider.refresh_tokens.clear()  # the grant is gone: invalid_grant
+    gate.set()
+    started = asyncio.get_running_loop().time()
+    assert await holder == 401
+    assert await asyncio.wait_for(waiter, 5) == 401
+    assert asyncio.get_running_loop().time() - started < 2
+    assert harness.provider.refresh_calls == 1
