@@ -4,13 +4,20 @@
 `MemoryRevocationList` serves one process. Entries expire on their own (`ttl_s`).
 """
 
+import heapq
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+logger = logging.getLogger(__name__)
+
 Clock = Callable[[], float]
-#: bound for the in-process maps; oldest entries go first when it is reached
-MAX_ENTRIES = 100_000
+#: bound of the in-process revocation list; when full of live entries it fails closed
+MAX_REVOKED = 100_000
+#: bound per kind of one-time marker (`state:`, `jti:`, ...), so a flood of one kind (an
+#: attacker can mint `state` markers by logging in) never pushes out another
+MAX_MARKERS = 100_000
 
 
 class RevocationList(Protocol):
@@ -27,45 +34,98 @@ class RevocationList(Protocol):
         """Raise when the list cannot be used."""
 
 
+class _Expiring:
+    """`key -> (value, expires)` pruned in expiry order from a heap: O(log n) amortised
+    per insert, however many entries are live."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.entries: dict[str, tuple[float, float]] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def prune(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            expires, key = heapq.heappop(heap)
+            entry = self.entries.get(key)
+            if entry is not None and entry[1] == expires:  # not renewed since
+                del self.entries[key]
+
+    def live(self, key: str, now: float) -> tuple[float, float] | None:
+        entry = self.entries.get(key)
+        return entry if entry is not None and entry[1] > now else None
+
+    def put(self, key: str, value: float, expires: float) -> None:
+        self.entries[key] = (value, expires)
+        heapq.heappush(self._heap, (expires, key))
+        if len(self._heap) > 2 * len(self.entries) + 1024:  # renewals left stale heap rows
+            self._heap = [(e, k) for k, (_, e) in self.entries.items()]
+            heapq.heapify(self._heap)
+
+    def pop_soonest(self) -> tuple[str, float] | None:
+        """Remove the live entry closest to expiry: (key, value)."""
+        while self._heap:
+            expires, key = heapq.heappop(self._heap)
+            entry = self.entries.get(key)
+            if entry is not None and entry[1] == expires:
+                del self.entries[key]
+                return key, entry[0]
+        return None
+
+
 class MemoryRevocationList:
-    def __init__(self, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        clock: Clock = time.time,
+        *,
+        max_revoked: int = MAX_REVOKED,
+        max_markers: int = MAX_MARKERS,
+    ) -> None:
         self._clock = clock
-        self._revoked: dict[str, tuple[float, float]] = {}  # key -> (at, expires)
-        self._seen: dict[str, float] = {}  # key -> expires
-
-    def _prune_revoked(self) -> None:
-        now = self._clock()
-        for key in [k for k, (_, expires) in self._revoked.items() if expires <= now]:
-            del self._revoked[key]
-        while len(self._revoked) >= MAX_ENTRIES:
-            del self._revoked[next(iter(self._revoked))]
-
-    def _prune_seen(self) -> None:
-        now = self._clock()
-        for key in [k for k, expires in self._seen.items() if expires <= now]:
-            del self._seen[key]
-        while len(self._seen) >= MAX_ENTRIES:
-            del self._seen[next(iter(self._seen))]
+        self._revoked = _Expiring(max_revoked)  # key -> (revoked at, expires)
+        self._markers: dict[str, _Expiring] = {}  # kind -> key -> (0, expires)
+        self._max_markers = max_markers
+        self._warned: set[str] = set()
+        # Fail closed: when a live revocation must make room, every session created at or
+        # before it is treated as revoked (a few users sign in again; none is un-revoked).
+        self._watermark: float | None = None
 
     async def revoke(self, key: str, at: float, ttl_s: int) -> None:
-        self._prune_revoked()
-        previous = self._revoked.get(key, (0.0, 0.0))
-        self._revoked[key] = (max(at, previous[0]), self._clock() + ttl_s)
+        now = self._clock()
+        revoked = self._revoked
+        revoked.prune(now)
+        previous = revoked.live(key, now)
+        if previous is None and len(revoked.entries) >= revoked.limit:
+            evicted = revoked.pop_soonest()
+            if evicted is not None:
+                self._watermark = max(self._watermark or evicted[1], evicted[1])
+                logger.warning("revocation list full: sessions created before %s end", evicted[1])
+        revoked.put(key, max(at, previous[0] if previous else at), now + ttl_s)
 
     async def revoked_since(self, keys: Sequence[str]) -> float | None:
-        if not self._revoked:
-            return None
-        now = self._clock()
-        times = [e[0] for k in keys if (e := self._revoked.get(k)) is not None and e[1] > now]
+        times = [] if self._watermark is None else [self._watermark]
+        if self._revoked.entries:
+            now = self._clock()
+            times += [e[0] for k in keys if (e := self._revoked.live(k, now)) is not None]
         return max(times) if times else None
 
     async def first_use(self, key: str, ttl_s: int) -> bool:
         now = self._clock()
-        expires = self._seen.get(key)
-        if expires is not None and expires > now:
+        kind = key.split(":", 1)[0]
+        markers = self._markers.get(kind)
+        if markers is None:
+            markers = self._markers[kind] = _Expiring(self._max_markers)
+        if markers.live(key, now) is not None:
             return False
-        self._prune_seen()
-        self._seen[key] = now + ttl_s
+        markers.prune(now)
+        if len(markers.entries) >= markers.limit:
+            # this kind only: the marker closest to expiry goes (a `state` replay still
+            # needs its deleted login cookie, and the code is single-use at the provider)
+            markers.pop_soonest()
+            if kind not in self._warned:  # once: a flood must not flood the log too
+                self._warned.add(kind)
+                logger.warning("one-time %s markers full: the oldest go", kind[:16])
+        markers.put(key, 0.0, now + ttl_s)
         return True
 
     async def ping(self) -> None:
