@@ -4,6 +4,7 @@ import logging
 import re
 from urllib.parse import unquote_to_bytes
 
+import anyio
 import httpx
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -80,6 +81,8 @@ _ADD_RESPONSE = [
 _DEFAULT_CACHE_CONTROL = (b"cache-control", b"private, no-store")
 # RFC 9110 §9.2.2; a request is replayed only without a body (bodies are streamed once)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: fixed-length bodies above this are relayed with a disconnect watcher (64 KiB)
+WATCH_ABOVE_BYTES = 64 * 1024
 _INVALID_TOKEN = re.compile(r'error\s*=\s*"?invalid_token', re.IGNORECASE)
 
 
@@ -252,12 +255,19 @@ async def proxy(request: Request) -> Response:
 
 
 class RelayedResponse(Response):
-    """Streams an upstream body of known length to the client, then closes it."""
+    """Streams an upstream body of known length to the client, then closes it.
+
+    A body above `WATCH_ABOVE_BYTES` is relayed with a disconnect watcher (the ASGI server
+    drops what is sent after a disconnect, silently): a client that leaves stops the
+    upstream read. Small bodies skip the watcher's task, the common, cheap case.
+    """
 
     def __init__(self, upstream: httpx.Response) -> None:
         self.status_code = upstream.status_code
         self.background = None
         self._upstream = upstream
+        length = upstream.headers.get("content-length", "")
+        self._watch = not length.isdigit() or int(length) > WATCH_ABOVE_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -269,11 +279,35 @@ class RelayedResponse(Response):
                 }
             )
             if scope["method"] != "HEAD":
-                async for chunk in self._upstream.aiter_raw():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if self._watch:
+                    if not await self._relay_until_disconnect(receive, send):
+                        return
+                else:
+                    await self._relay(send)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await self._upstream.aclose()
+
+    async def _relay(self, send: Send) -> None:
+        async for chunk in self._upstream.aiter_raw():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def _relay_until_disconnect(self, receive: Receive, send: Send) -> bool:
+        """False when the client went away before the body was complete."""
+        gone = False
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                nonlocal gone
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                gone = True
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch)
+            await self._relay(send)
+            group.cancel_scope.cancel()
+        return not gone
 
 
 async def _refresh(bff: BFF, session: Session, cookies: dict[str, str]) -> Session | Response:

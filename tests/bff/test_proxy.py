@@ -238,3 +238,70 @@ async def test_upstream_cache_control_is_kept(tmp_path: Path) -> None:
 def test_path_problem_refuses_matrix_dot_segments() -> None:
     for bad in (b"..;/admin", b"a/..;x/b", b".;/a", b"%2e%2e;x/a", b"a#b", b"a b", b"/a"):
         assert path_problem(bad) is not None, bad
+
+
+# --- a client that leaves stops a large fixed-length relay (review L6) -----------------
+
+
+class _HugeBody(httpx.AsyncByteStream):
+    CHUNKS = 2000  # of 64 KiB: 125 MiB
+
+    def __init__(self) -> None:
+        self.served = 0
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(self.CHUNKS):
+            self.served += 1
+            await asyncio.sleep(0)
+            yield b"x" * 65536
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_client_disconnect_stops_a_large_fixed_length_relay(tmp_path: Path) -> None:
+    body = _HugeBody()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        length = str(body.CHUNKS * 65536)
+        return httpx.Response(200, headers={"content-length": length}, stream=body)
+
+    harness = build_harness(tmp_path, upstream_transport=httpx.MockTransport(handler))
+    async with harness.client, harness.outbound:
+        await harness.login()
+        cookies = harness.session_cookies()
+        sent: list[dict[str, object]] = []
+        received = 0
+
+        async def receive() -> dict[str, object]:
+            nonlocal received
+            received += 1
+            if received == 1:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            while len([m for m in sent if m["type"] == "http.response.body"]) < 5:
+                await asyncio.sleep(0)
+            return {"type": "http.disconnect"}  # the browser tab closed
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "https",
+            "path": "/api/big",
+            "raw_path": b"/api/big",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"app.test"), cookie_header(cookies), (b"x-csrf", b"1")],
+            "client": ("203.0.113.7", 4711),
+            "server": ("app.test", 443),
+            "state": {},
+        }
+        await asyncio.wait_for(harness.app(scope, receive, send), 10)
+        assert sent[0]["status"] == 200
+        assert body.served < body.CHUNKS // 2
+        assert body.closed
