@@ -13,16 +13,36 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, or_, select, true, union
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    and_,
+    exists,
+    false,
+    or_,
+    select,
+    true,
+    union,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from resource_api.errors import Forbidden, NotFound
 from resource_api.identity import Actor
-from resource_api.models import MEMBER_INVENTORY_FIELDS, HouseholdMembership, Inventory, Product
+from resource_api.models import (
+    MEMBER_INVENTORY_FIELDS,
+    HouseholdMembership,
+    Inventory,
+    Product,
+    utcnow,
+)
 
 _PRODUCT_COLUMNS = tuple(Product.__table__.columns)  # type: ignore[attr-defined]
+_MEMBERSHIPS: Table = HouseholdMembership.__table__  # type: ignore[attr-defined]
 
 
 def _household_members(actor: Actor) -> Select[uuid.UUID]:
@@ -38,6 +58,24 @@ def _shared_with(actor: Actor) -> ColumnElement[bool]:
     return and_(
         col(Inventory.is_household_shared) == true(),
         col(Inventory.owner_id).in_(_household_members(actor)),
+    )
+
+
+def _shared_with_now(actor: Actor) -> ColumnElement[bool]:
+    """Like `_shared_with`, but with the actor's household as the database says at the
+    time of the statement, not as it was when the request began: a write must not rest
+    on a membership an admin removed in between."""
+    if actor.user_id is None:
+        return false()
+    mine, theirs = _MEMBERSHIPS.alias("mine"), _MEMBERSHIPS.alias("theirs")
+    housemates = (
+        select(theirs.c.user_id)
+        .join(mine, mine.c.household_id == theirs.c.household_id)
+        .where(mine.c.user_id == actor.user_id)
+    )
+    return and_(
+        col(Inventory.is_household_shared) == true(),
+        col(Inventory.owner_id).in_(housemates),
     )
 
 
@@ -170,6 +208,32 @@ async def product_for_write(session: AsyncSession, actor: Actor, product_id: uui
     return product
 
 
+async def update_product(
+    session: AsyncSession, actor: Actor, product: Product, changes: dict[str, Any]
+) -> Product | None:
+    """Write `changes` to a product `product_for_write` returned, if it still exists and
+    is still the actor's to change (None otherwise). The owner never changes, so the
+    check cannot go stale; the row can still be deleted in between, which an ORM flush
+    would report as a StaleDataError (a 500)."""
+    statement = (
+        update(Product)
+        .where(col(Product.id) == product.id, _manages(actor, col(Product.owner_id)))
+        .values(**changes, updated_at=utcnow())
+        .returning(Product)
+    )
+    result = await session.execute(statement, execution_options={"populate_existing": True})
+    return result.scalars().first()
+
+
+def _manages(actor: Actor, owner: Mapped[uuid.UUID]) -> ColumnElement[bool]:
+    """`_may_manage` as SQL, for the WHERE of a write."""
+    if actor.is_service:
+        return false()
+    if actor.is_admin:
+        return true()
+    return _owns(actor, owner)
+
+
 # ---------------------------------------------------------------- inventory
 
 
@@ -223,6 +287,31 @@ async def inventory_for_update(
             f"; not {', '.join(refused)}"
         )
     return row
+
+
+async def update_inventory(
+    session: AsyncSession, actor: Actor, row: Inventory, changes: dict[str, Any]
+) -> Inventory | None:
+    """Write `changes` to a row `inventory_for_update` returned, bumping its version, only
+    if the row is still as that check saw it: same version (so sharing unchanged: every
+    write bumps the version) and still writable by the actor with the household the
+    database has now. None when nothing matched; the caller looks again.
+
+    The condition sits in the UPDATE itself, so on PostgreSQL it is re-evaluated on the
+    newest row version once a concurrent writer commits (READ COMMITTED), and SQLite
+    writes one at a time: no window between check and write on either.
+    """
+    writable = _manages(actor, col(Inventory.owner_id))
+    if not set(changes) - MEMBER_INVENTORY_FIELDS:
+        writable = or_(writable, _shared_with_now(actor))
+    statement = (
+        update(Inventory)
+        .where(col(Inventory.id) == row.id, col(Inventory.version) == row.version, writable)
+        .values(**changes, version=col(Inventory.version) + 1, updated_at=utcnow())
+        .returning(Inventory)
+    )
+    result = await session.execute(statement, execution_options={"populate_existing": True})
+    return result.scalars().first()
 
 
 async def inventory_for_delete(

@@ -6,7 +6,7 @@ upsert, so concurrent first requests cannot collide; later requests refresh `ema
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -124,3 +124,16 @@ async def _upsert(
     ).returning(col(User.id))
     user_id: uuid.UUID = (await session.execute(upsert)).scalar_one()
     return user_id
+
+
+async def with_current_household(session: AsyncSession, actor: Actor) -> Actor:
+    """The actor with its household as the database says now (memberships change while a
+    request runs: a write that failed its condition looks again with this)."""
+    if actor.user_id is None:
+        return actor
+    household_id = await session.scalar(
+        select(col(HouseholdMembership.household_id)).where(
+            col(HouseholdMembership.user_id) == actor.user_id
+        )
+    )
+    return replace(actor, household_id=household_id)

@@ -1,8 +1,10 @@
 """Inventory rows: under /products/{id}/inventory and at /inventory/{id}.
 
-`PATCH /inventory/{id}` is a conditional write (RFC 9110 §13.1.1 If-Match): the UPDATE
-itself carries `WHERE version = ?`, so of several writers holding one ETag exactly one
-wins and the others get 412 with nothing written.
+`PATCH /inventory/{id}` is a conditional write: the UPDATE itself carries `WHERE version
+= ?` (the version the permission check saw) and the actor's write permission as of the
+statement, so a row unshared, or a member removed from the household, between check and
+write is never written (`access.update_inventory`). With If-Match (RFC 9110 §13.1.1), of
+several writers holding one ETag exactly one wins and the others get 412.
 """
 
 import re
@@ -12,26 +14,25 @@ from typing import Annotated, Any
 from litestar import Response, Router, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from resource_api import access
-from resource_api.errors import PreconditionFailed, error_responses
+from resource_api.errors import Conflict, PreconditionFailed, error_responses
 from resource_api.guards import readers, users
-from resource_api.identity import Actor
+from resource_api.identity import Actor, with_current_household
 from resource_api.models import (
     Inventory,
     InventoryCreate,
     InventoryList,
     InventoryPublic,
     InventoryUpdate,
-    utcnow,
 )
 from resource_api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
 
 Session = NamedDependency[AsyncSession]
 Me = NamedDependency[Actor]
+#: a write whose condition failed is checked and tried once more, then 409
+WRITE_ATTEMPTS = 2
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", max_length=1024)]
 
 
@@ -109,7 +110,11 @@ async def read_inventory(
     return _with_etag(await access.inventory_for_read(db_session, actor, inventory_id))
 
 
-@patch("/inventory/{inventory_id:str}", guards=[users], responses=error_responses(404, 412, 413))
+@patch(
+    "/inventory/{inventory_id:str}",
+    guards=[users],
+    responses=error_responses(404, 409, 412, 413),
+)
 async def update_inventory(
     db_session: Session,
     actor: Me,
@@ -118,30 +123,21 @@ async def update_inventory(
     if_match: IfMatch = None,
 ) -> Response[InventoryPublic]:
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
-    row = await access.inventory_for_update(db_session, actor, inventory_id, changes.keys())
-    if not if_match_allows(if_match, etag(row)):
-        raise PreconditionFailed("If-Match does not match the current ETag")
-    if not changes:  # nothing to write: the version (and ETag) stays
-        return _with_etag(row)
-    expected = None if if_match is None or if_match.strip() == "*" else row.version
-    statement = (
-        update(Inventory)
-        .where(col(Inventory.id) == row.id)
-        .values(**changes, version=col(Inventory.version) + 1, updated_at=utcnow())
-        .returning(Inventory)
-    )
-    if expected is not None:
-        statement = statement.where(col(Inventory.version) == expected)
-    updated = (
-        (await db_session.execute(statement, execution_options={"populate_existing": True}))
-        .scalars()
-        .first()
-    )
-    if updated is None:  # another writer got there between our read and our write
+    for _ in range(WRITE_ATTEMPTS):
+        row = await access.inventory_for_update(db_session, actor, inventory_id, changes.keys())
+        if not if_match_allows(if_match, etag(row)):
+            raise PreconditionFailed("If-Match does not match the current ETag")
+        if not changes:  # nothing to write: the version (and ETag) stays
+            return _with_etag(row)
+        updated = await access.update_inventory(db_session, actor, row, changes)
+        if updated is not None:
+            await db_session.commit()
+            return _with_etag(updated)
+        # The row or the actor's household changed between the check and the write.
+        # Look again: invisible now is 404, a stale If-Match 412, else write once more.
         await db_session.rollback()
-        raise PreconditionFailed("If-Match does not match the current ETag")
-    await db_session.commit()
-    return _with_etag(updated)
+        actor = await with_current_household(db_session, actor)
+    raise Conflict("the row changed concurrently, retry")
 
 
 @delete(

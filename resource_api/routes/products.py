@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from resource_api import access
-from resource_api.errors import error_responses
+from resource_api.errors import NotFound, error_responses
 from resource_api.guards import readers, users
 from resource_api.identity import Actor
 from resource_api.models import (
@@ -21,7 +21,6 @@ from resource_api.models import (
     ProductPage,
     ProductPublic,
     ProductUpdate,
-    utcnow,
 )
 from resource_api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
 
@@ -66,12 +65,12 @@ async def update_product(
 ) -> ProductPublic:
     product = await access.product_for_write(db_session, actor, product_id)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
-    for name, value in changes.items():
-        setattr(product, name, value)
-    product.updated_at = utcnow()
-    db_session.add(product)
+    updated = await access.update_product(db_session, actor, product, changes)
+    if updated is None:  # deleted since the check
+        await db_session.rollback()
+        raise NotFound("product not found")
     await db_session.commit()
-    return ProductPublic.model_validate(product)
+    return ProductPublic.model_validate(updated)
 
 
 @delete("/{product_id:str}", guards=[users], status_code=204, responses=error_responses(404))
