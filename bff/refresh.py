@@ -182,34 +182,30 @@ class Refresher:
             return None
 
     async def _obtain(self, key: str, refresh_token: str) -> Tokens:
-        outcome = await self._results.get(key)
-        if outcome is None:
-            if not await self._results.acquire(key, LOCK_TTL_S):
-                return self._tokens_of(await self._wait_for(key))
-            try:
-                outcome = await self._results.get(key)  # finished while we took the lock
-                if outcome is None:
-                    outcome = await self._call(refresh_token)
-                    await self._results.put(key, outcome, self.cache_ttl_s)
-            finally:
-                await self._results.release(key)
-        return self._tokens_of(outcome)
+        """The outcome for this refresh token: cached, obtained under the lock, or the lock
+        holder's. A holder that fails without an outcome (provider unavailable) releases
+        the lock, and a waiter then tries itself instead of polling to the end."""
+        for _ in range(int(self._wait_s / POLL_S) + 1):
+            outcome = await self._results.get(key)
+            if outcome is not None:
+                return self._tokens_of(outcome)
+            if await self._results.acquire(key, LOCK_TTL_S):
+                try:
+                    outcome = await self._results.get(key)  # finished while we took the lock
+                    if outcome is None:
+                        outcome = await self._call(refresh_token)
+                        await self._results.put(key, outcome, self.cache_ttl_s)
+                finally:
+                    await self._results.release(key)
+                return self._tokens_of(outcome)
+            await asyncio.sleep(POLL_S)  # another instance holds the lock
+        raise ProviderUnavailable("another instance's refresh did not finish", timeout=True)
 
     @staticmethod
     def _tokens_of(outcome: Outcome) -> Tokens:
         if isinstance(outcome, Failed):
             raise RefreshFailed(outcome.error)
         return outcome
-
-    async def _wait_for(self, key: str) -> Outcome:
-        """Another instance holds the lock: use its outcome (tokens or failure) when it
-        appears."""
-        for _ in range(int(self._wait_s / POLL_S)):
-            await asyncio.sleep(POLL_S)
-            outcome = await self._results.get(key)
-            if outcome is not None:
-                return outcome
-        raise ProviderUnavailable("another instance's refresh did not finish", timeout=True)
 
     async def _call(self, refresh_token: str) -> Outcome:
         """Tokens, or `Failed` when the grant is over. Raises `ProviderUnavailable`."""

@@ -7,6 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from bff.app import create_app
 from tests.bff.conftest import NO_RETRY, Harness, build_harness, cookie_header, raw_request
@@ -212,3 +215,36 @@ async def test_waiting_instance_learns_a_failed_refresh_at_once(
     assert await asyncio.wait_for(waiter, 5) == 401
     assert asyncio.get_running_loop().time() - started < 2
     assert harness.provider.refresh_calls == 1
+
+
+async def test_waiting_instance_tries_itself_when_the_holder_gives_up(
+    pair: tuple[Harness, Starlette],
+) -> None:
+    """review L6: a holder that fails without an outcome (provider 503) releases the lock;
+    the waiter refreshes itself instead of polling for 15 s and answering 504."""
+    harness, other = pair
+    await harness.login()
+    cookies = harness.session_cookies()
+    harness.clock.advance(250)  # due, still valid
+    gate = asyncio.Event()
+    calls = 0
+
+    async def unavailable(request: Request) -> Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await gate.wait()
+        return Response(status_code=503)
+
+    harness.provider.app.router.routes[2] = Route("/token", unavailable, methods=["POST"])
+    holder = asyncio.ensure_future(_status(harness.app, b"/api/items", cookies))
+    while calls == 0:
+        await asyncio.sleep(0.01)
+    waiter = asyncio.ensure_future(_status(other, b"/api/items", cookies))
+    await asyncio.sleep(0.2)  # the other instance is polling
+    gate.set()
+    started = asyncio.get_running_loop().time()
+    assert await holder == 200  # the still-valid token is used
+    assert await asyncio.wait_for(waiter, 5) == 200
+    assert asyncio.get_running_loop().time() - started < 2
+    assert calls == 2
