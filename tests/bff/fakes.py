@@ -221,7 +221,7 @@ class RecordingUpstream:
             "method": request.method,
             "raw_path": request.scope.get("raw_path", b"").split(b"?")[0].decode(),
             "query": request.scope["query_string"].decode(),
-            "headers": [(k.decode(), v.decode()) for k, v in request.scope["headers"]],
+            "headers": [(k.decode(), v.decode("latin-1")) for k, v in request.scope["headers"]],
             "body": body.decode(errors="replace"),
         }
         self.received.append(record)

@@ -108,3 +108,14 @@ def test_api_paths_never_5xx(
     headers = [cookie_header(cookies), (b"x-csrf", b"1")]
     status = _status(live, method, prefix + rest, headers)
     assert status < 500, (prefix, rest)
+
+
+@_FUZZ
+@given(value=_TARGET_BYTES, name=st.sampled_from([b"x-foo", b"connection", b"x-request-id"]))
+def test_header_values_never_5xx(
+    live: tuple[asyncio.AbstractEventLoop, Harness, dict[str, str]], value: bytes, name: bytes
+) -> None:
+    cookies = live[2]
+    headers = [cookie_header(cookies), (b"x-csrf", b"1"), (name, value)]
+    status = _status(live, "GET", b"/api/items", headers)
+    assert status < 500, (name, value)
