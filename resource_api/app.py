@@ -19,6 +19,7 @@ from resource_api.dependencies import DEPENDENCIES
 from resource_api.errors import EXCEPTION_HANDLERS
 from resource_api.request_id import RequestIdMiddleware
 from resource_api.routes import admin, inventory, me, products
+from resource_api.session_scope import SessionScopeMiddleware
 from resource_api.settings import Settings
 from shared import JWKSCache, MetadataCache, TokenProfile, TokenVerifier
 
@@ -114,5 +115,7 @@ def create_app(
     )
     # Outside Litestar's exception layer (user middleware sits inside it): the id is then on
     # error answers and 404s too, and on the log records of the exception handlers.
-    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
+    # SessionScopeMiddleware returns to the pool the connections of sessions whose
+    # dependency generator Litestar never closed (a failed `actor` resolution).
+    app.asgi_handler = RequestIdMiddleware(SessionScopeMiddleware(app.asgi_handler))
     return app

@@ -1,20 +1,18 @@
-"""Per-request dependencies: a database session and the acting identity."""
+"""Per-request dependencies: a database session and the acting identity.
 
-from collections.abc import AsyncIterator
+The session is closed by its generator when the handler ran, and by
+`SessionScopeMiddleware` when a later dependency (`actor`) failed (see session_scope.py).
+"""
+
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from resource_api.auth import Caller
 from resource_api.identity import Actor, resolve_actor
-
-
-async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
-    async with state.sessions() as session:
-        yield session
+from resource_api.session_scope import provide_session
 
 
 async def provide_actor(

@@ -5,6 +5,7 @@ upsert, so concurrent first requests cannot collide; later requests refresh `ema
 `name`, `role` and `last_seen_at` (the latter at most once a minute, so reads stay reads).
 """
 
+import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -20,6 +21,9 @@ from resource_api.ids import uuid7
 from resource_api.models import HouseholdMembership, User, utcnow
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+# C0 controls, DEL and lone surrogates: PostgreSQL refuses NUL in text and UTF-8 cannot
+# carry a lone surrogate (JSON's "\ud800" decodes to one), either would 500 every request
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,8 @@ def _profile(caller: Caller) -> dict[str, Any]:
     claims = caller.principal.claims
     email, name = claims.get("email"), claims.get("name")
     return {
-        "email": email[:320] if isinstance(email, str) else None,
-        "name": name[:200] if isinstance(name, str) else None,
+        "email": _UNSTORABLE.sub("", email)[:320] if isinstance(email, str) else None,
+        "name": _UNSTORABLE.sub("", name)[:200] if isinstance(name, str) else None,
         "role": "admin" if caller.is_admin else "member",
     }
 

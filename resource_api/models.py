@@ -3,6 +3,7 @@
 Timestamps are stored as UTC; UUID keys are version 7 so the primary key orders by age.
 """
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -117,9 +118,29 @@ class Inventory(SQLModel, table=True):
 # ---------------------------------------------------------------- request bodies
 
 _FORBID = ConfigDict(extra="forbid")
-Name = Annotated[StrictStr, Constraint(min_length=1, max_length=NAME_MAX)]
-ShortText = Annotated[StrictStr, Constraint(max_length=NAME_MAX)]
-LongText = Annotated[StrictStr, Constraint(max_length=TEXT_MAX)]
+# C0 controls and DEL. PostgreSQL text cannot hold NUL at all (asyncpg raises, a 500), and
+# the others have no business in a name; notes may keep tab, line feed and carriage return.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROLS_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _one_line(value: str) -> str:
+    if _CONTROLS.search(value):
+        raise ValueError("must not contain control characters (U+0000-U+001F, U+007F)")
+    return value
+
+
+def _text(value: str) -> str:
+    if _CONTROLS_IN_TEXT.search(value):
+        raise ValueError("must not contain control characters other than tab and line breaks")
+    return value
+
+
+Name = Annotated[
+    StrictStr, Constraint(min_length=1, max_length=NAME_MAX), AfterValidator(_one_line)
+]
+ShortText = Annotated[StrictStr, Constraint(max_length=NAME_MAX), AfterValidator(_one_line)]
+LongText = Annotated[StrictStr, Constraint(max_length=TEXT_MAX), AfterValidator(_text)]
 
 
 # Litestar validates bodies with `strict=False`, which overrides pydantic's per-field
