@@ -160,11 +160,34 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     )
 
 
+# SQLSTATE classes (PostgreSQL manual, appendix A) of a server that cannot serve us now:
+# 08 connection exception, 53 insufficient resources (53300 too_many_connections),
+# 57 operator intervention (57P03 cannot_connect_now at every restart or failover, 57014
+# query_canceled: statement timeout), 3D invalid catalog name (no such database),
+# 28 invalid authorization (wrong role or password). Retrying later may well succeed.
+_OUTAGE_CLASSES = frozenset({"08", "53", "57", "3D", "28"})
+# of those, the ones an operator must fix: the database URL names a database or
+# credentials the server does not know
+_MISCONFIGURED_CLASSES = frozenset({"3D", "28"})
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE a database error carries (asyncpg's, through SQLAlchemy's wrapper)."""
+    orig = getattr(exc, "orig", None)
+    for candidate in (orig, getattr(orig, "__cause__", None), exc.__cause__, exc):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str) and len(code) == 5:
+            return code
+    return None
+
+
 def is_database_outage(exc: BaseException) -> bool:
     if isinstance(exc, PoolTimeout | DisconnectionError | OperationalError | InterfaceError):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        code = sqlstate(exc)
+        if exc.connection_invalidated or (code is not None and code[:2] in _OUTAGE_CLASSES):
+            return True
     return isinstance(exc, OSError | TimeoutError)
 
 
@@ -174,7 +197,16 @@ def database_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Respons
         logger.info("integrity conflict: %s", type(exc.orig).__name__)
         return _response(409, "conflict", "the request conflicts with a concurrent change")
     if is_database_outage(exc):
-        logger.warning("database unavailable: %s", type(exc).__name__)
+        code = sqlstate(exc)
+        if code is not None and code[:2] in _MISCONFIGURED_CLASSES:
+            # the server's message may name the role; the code and class say enough
+            logger.error(
+                "database refuses the configured database or credentials (SQLSTATE %s): "
+                "check API_DATABASE_URL",
+                code,
+            )
+        else:
+            logger.warning("database unavailable: %s (SQLSTATE %s)", type(exc).__name__, code)
         return _response(
             503,
             "temporarily_unavailable",
