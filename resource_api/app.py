@@ -102,6 +102,9 @@ def create_app(
                 BearerAuthMiddleware,
                 authenticator=authenticator,
                 exclude=["^/health$", "^/schema"],
+                # SPEC: every route but /health needs a token, OPTIONS included (Litestar
+                # skips OPTIONS by default, for browser preflights; this API has no CORS)
+                exclude_http_methods=[],
             ),
         ],
         dependencies=DEPENDENCIES,

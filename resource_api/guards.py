@@ -10,12 +10,19 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from resource_api.auth import READ_SCOPE, Caller
-from resource_api.errors import Forbidden, InsufficientScope
+from resource_api.errors import Forbidden, InsufficientScope, MissingCredentials
 
 
 def _caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
-    caller = connection.user
-    assert isinstance(caller, Caller)  # the middleware guarantees it on every guarded route
+    # Not `connection.user`, which raises (a 500) when no middleware set one: the
+    # authentication middleware skips OPTIONS, and a router's guards still run on the
+    # OPTIONS handler Litestar generates. No caller there is no credentials.
+    caller = connection.scope.get("user")
+    if not isinstance(caller, Caller):
+        # RFC 6750 §3.1: no credentials, a bare challenge
+        raise MissingCredentials(
+            "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
     return caller
 
 
