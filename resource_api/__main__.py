@@ -58,6 +58,9 @@ def _serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_config=None,  # keep the handler above (request ids) for uvicorn's records too
+        # uvicorn's access line includes the query string, where a client may have put a
+        # token; resource_api.access_log writes one without it, with the request id
+        access_log=False,
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=20,  # seconds

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from resource_api.access_log import AccessLogMiddleware
 from resource_api.auth import BearerAuthenticator, BearerAuthMiddleware
 from resource_api.db import create_engine, session_factory
 from resource_api.dependencies import DEPENDENCIES
@@ -120,5 +121,8 @@ def create_app(
     # error answers and 404s too, and on the log records of the exception handlers.
     # SessionScopeMiddleware returns to the pool the connections of sessions whose
     # dependency generator Litestar never closed (a failed `actor` resolution).
-    app.asgi_handler = RequestIdMiddleware(SessionScopeMiddleware(app.asgi_handler))
+    # AccessLogMiddleware writes the access line (uvicorn's is off: it logs query strings).
+    app.asgi_handler = RequestIdMiddleware(
+        AccessLogMiddleware(SessionScopeMiddleware(app.asgi_handler))
+    )
     return app

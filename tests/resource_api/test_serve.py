@@ -90,3 +90,26 @@ def test_serve_without_auto_migrate_leaves_the_schema_alone(tmp_path: Path) -> N
             process.communicate()
     assert process.returncode == 0
     assert "alembic_version" not in _tables(tmp_path)
+
+
+def test_serve_never_logs_query_strings(tmp_path: Path) -> None:
+    secret = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2VjcmV0LXNpZ25hdHVyZQ"
+    process, port = _start(tmp_path)
+    try:
+        _wait_healthy(process, port)
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/products?access_token={secret}",
+            headers={"X-Request-ID": "token-in-query"},
+            timeout=5,
+        )
+        assert response.status_code == 401
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert secret not in output
+    assert "access_token" not in output
+    # our access line (uvicorn's, which would show the query, is off), with the request id
+    assert "[token-in-query] resource_api.access: GET /products 401 " in output
