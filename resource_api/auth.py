@@ -15,6 +15,7 @@ from litestar.types import ASGIApp
 
 from resource_api.errors import (
     RETRY_AFTER_S,
+    BadRequest,
     Forbidden,
     MissingCredentials,
     Unauthorized,
@@ -155,5 +156,19 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         self.authenticator = authenticator
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Any:
-        caller = await self.authenticator.authenticate(connection.headers.get("authorization"))
+        values = connection.headers.getall("authorization", [])
+        if len(values) > 1:
+            # RFC 6750 §2: one method, one token per request; which of several would count
+            # is up to each hop (the first here, maybe the last at a proxy): refuse them all
+            audit.info("auth outcome=rejected reason=several Authorization headers")
+            description = "more than one Authorization header"
+            raise BadRequest(
+                description,
+                headers={
+                    "WWW-Authenticate": (
+                        f'Bearer error="invalid_request", error_description="{description}"'
+                    )
+                },
+            )
+        caller = await self.authenticator.authenticate(values[0] if values else None)
         return AuthenticationResult(user=caller, auth=None)

@@ -151,3 +151,20 @@ async def test_unlisted_client_token_is_refused(
 
 async def test_overlong_subject_is_refused(client: httpx.AsyncClient, tokens: TokenFactory) -> None:
     _challenge(await client.get("/me", headers=bearer(tokens.mint(sub="s" * 256))))
+
+
+@pytest.mark.parametrize("second", ["Bearer garbage", "Basic YWxpY2U6cHc=", "", "same"])
+async def test_several_authorization_headers_are_400(
+    client: httpx.AsyncClient, world: World, second: str
+) -> None:
+    """RFC 6750 §2: one token, one method. Before: the first header won, whatever followed."""
+    good = world.headers["owner"]["Authorization"]
+    second = good if second == "same" else second
+    for headers in (
+        [("Authorization", good), ("Authorization", second)],
+        [("Authorization", second), ("Authorization", good)],
+    ):
+        response = await client.get("/me", headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "invalid_request"
+        assert response.headers["www-authenticate"].startswith('Bearer error="invalid_request"')
