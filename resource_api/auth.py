@@ -90,10 +90,19 @@ class BearerAuthenticator:
 
     def _classify(self, principal: Principal) -> Caller:
         client = principal.client_id
-        if _is_client_token(principal):
-            if client in self.service_clients:
+        if client is not None and client in self.service_clients:
+            if _acts_as_client(principal, client):
                 return Caller(principal=principal, is_service=True, is_admin=False)
+            # SPEC: a token from a listed client is a service principal; one that carries a
+            # user is neither (listed clients must be client-credentials-only), never a user
+            audit.info("auth outcome=rejected reason=user token from a service client")
+            raise Forbidden(
+                f"client {client!r} is a service client: only its own client-credentials "
+                "tokens are accepted"
+            )
+        if client is not None and _acts_as_client(principal, client):
             # a client acting for itself, but not one this API serves: not a user either
+            audit.info("auth outcome=rejected reason=unlisted client")
             raise Forbidden(f"client {client!r} is not a service client of this API")
         if principal.subject is None:
             raise _invalid("token has no subject and is not from a service client")
@@ -107,20 +116,26 @@ class BearerAuthenticator:
         return Caller(principal=principal, is_service=False, is_admin=is_admin)
 
 
-def _is_client_token(principal: Principal) -> bool:
-    """A client-credentials token: the client acts for itself, no end user.
+#: claims only a token issued within an end user's login session carries: `auth_time` and
+#: `nonce` (OIDC Core §2), `sid` (OIDC Front-/Back-Channel Logout), Keycloak's
+#: `session_state`. A client-credentials grant has no login session.
+_SESSION_CLAIMS = ("sid", "session_state", "auth_time", "nonce")
+
+
+def _acts_as_client(principal: Principal, client: str) -> bool:
+    """Whether the token is the client's own (client credentials), not an end user's.
 
     Providers say so differently: oidc-provider omits `sub` or sets it to the client id;
     Keycloak gives the client a service-account user whose `preferred_username` is
-    `service-account-<client id>`. A user's token obtained through the same client has
-    neither, so listing a client in API_SERVICE_CLIENTS never turns its users into services.
+    `service-account-<client id>`. A username is often the user's to choose, so that
+    last form counts only without any trace of a login session.
     """
-    client = principal.client_id
-    if client is None:
-        return False
     if principal.subject is None or principal.subject == client:
         return True
-    return principal.claims.get("preferred_username") == f"service-account-{client}"
+    claims = principal.claims
+    return claims.get("preferred_username") == f"service-account-{client}" and not any(
+        name in claims for name in _SESSION_CLAIMS
+    )
 
 
 def _bearer_token(authorization: str | None) -> str:

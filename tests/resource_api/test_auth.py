@@ -79,14 +79,19 @@ async def test_service_principal_with_sub_equal_to_client_id(
     assert (await client.get("/me", headers=bearer(token))).status_code == 403
 
 
-async def test_service_client_user_token_is_a_user(
+async def test_service_client_user_token_is_refused(
     client: httpx.AsyncClient, tokens: TokenFactory, world: World
 ) -> None:
-    # a user signed in through a client that is also a service client stays a user
+    """A user's token from a listed service client is neither a service principal nor a
+    user (SPEC: a token from such a client is a service principal; listed clients must be
+    client-credentials-only). It used to be served as a user."""
     token = tokens.mint(sub="erin", azp=SERVICE_CLIENT, lifetime_s=TOKEN_LIFETIME_S)
-    me = await client.get("/me", headers=bearer(token))
-    assert me.status_code == 200
-    assert (await client.get("/products", headers=bearer(token))).json()["items"] == []
+    for path in ("/me", "/products"):
+        response = await client.get(path, headers=bearer(token))
+        assert response.status_code == 403, response.text
+        assert response.json()["error"] == "forbidden"
+    users = await client.get("/admin/users", headers=world.headers["admin"])
+    assert "erin" not in {u["subject"] for u in users.json()["items"]}  # no user row
 
 
 async def test_bootstrap_admin(database_url: str, tokens: TokenFactory, world: World) -> None:
@@ -168,3 +173,70 @@ async def test_several_authorization_headers_are_400(
         assert response.status_code == 400, response.text
         assert response.json()["error"] == "invalid_request"
         assert response.headers["www-authenticate"].startswith('Bearer error="invalid_request"')
+
+
+KEYCLOAK_SERVICE_ACCOUNT = {
+    "sub": "7f1c2d9e-0000-4000-8000-00000000abcd",
+    "azp": SERVICE_CLIENT,
+    "preferred_username": f"service-account-{SERVICE_CLIENT}",
+    "scope": "openid inventory:read",
+}
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": None, "client_id": SERVICE_CLIENT},
+        {"sub": SERVICE_CLIENT, "client_id": SERVICE_CLIENT},
+        {"sub": SERVICE_CLIENT, "azp": SERVICE_CLIENT},  # the reviewer's sub == azp case
+        KEYCLOAK_SERVICE_ACCOUNT,
+        # the reviewer's forged username, no session: only a client-credentials-only
+        # client (README) makes this the client itself
+        {**KEYCLOAK_SERVICE_ACCOUNT, "azp": None, "client_id": SERVICE_CLIENT},
+    ],
+)
+async def test_listed_client_acting_for_itself_is_a_service(
+    client: httpx.AsyncClient, tokens: TokenFactory, world: World, claims: dict[str, object]
+) -> None:
+    token = bearer(tokens.mint({"scope": "inventory:read", **claims}))
+    listing = await client.get("/products", headers=token)
+    assert listing.status_code == 200, listing.text
+    assert len(listing.json()["items"]) == 2  # across all users: a service principal
+    assert (await client.get("/me", headers=token)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "session",
+    [
+        {"sid": "7c1d"},
+        {"session_state": "5e0b"},
+        {"auth_time": int(time.time()) - 60},
+        {"nonce": "n-0S6_WzA2Mj"},
+    ],
+)
+async def test_service_account_username_with_a_login_session_is_refused(
+    client: httpx.AsyncClient, tokens: TokenFactory, world: World, session: dict[str, object]
+) -> None:
+    """A user who named themselves `service-account-<client>` and signed in through the
+    client: the login session gives them away. 403, never a service, never a user."""
+    token = bearer(tokens.mint({**KEYCLOAK_SERVICE_ACCOUNT, **session}))
+    for path in ("/products", "/me"):
+        response = await client.get(path, headers=token)
+        assert response.status_code == 403, response.text
+
+
+async def test_unlisted_client_service_account_forms(
+    client: httpx.AsyncClient, tokens: TokenFactory, world: World
+) -> None:
+    account = {
+        **KEYCLOAK_SERVICE_ACCOUNT,
+        "azp": "other-client",
+        "preferred_username": "service-account-other-client",
+    }
+    refused = await client.get("/me", headers=bearer(tokens.mint(account)))
+    assert refused.status_code == 403
+    assert "not a service client" in refused.json()["error_description"]
+    # the same username with a login session is just a user who chose that name
+    user = await client.get("/me", headers=bearer(tokens.mint({**account, "sid": "abc"})))
+    assert user.status_code == 200, user.text
+    assert user.json()["user"]["role"] == "member"
