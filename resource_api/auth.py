@@ -104,7 +104,9 @@ class BearerAuthenticator:
             # a client acting for itself, but not one this API serves: not a user either
             audit.info("auth outcome=rejected reason=unlisted client")
             raise Forbidden(f"client {client!r} is not a service client of this API")
-        if principal.subject is None:
+        if not principal.subject:
+            # an empty `sub` would make one user of everyone who has it (OIDC Core §2: a
+            # locally unique identifier, never an empty one)
             raise _invalid("token has no subject and is not from a service client")
         if len(principal.subject) > MAX_SUBJECT_CHARS:
             raise _invalid("token subject is too long")

@@ -33,6 +33,7 @@ def _challenge(response: httpx.Response) -> str:
         {"iss": "https://evil.test"},
         {"nbf": int(time.time()) + 3600},
         {"sub": None},  # neither a user nor a client
+        {"sub": ""},  # was a user with an empty subject, shared by every such token
         {"at_hash": "abc"},  # an ID token is never an access token
     ],
 )
