@@ -116,6 +116,18 @@ async def test_sqlite_smoke(tmp_path: Path, tokens: TokenFactory) -> None:
             assert assigned.status_code == 200
         seen = (await client.get("/products", headers=member)).json()["items"]
         assert [p["id"] for p in seen] == [product["id"]]
+        # the conditional writes (version and current membership in the UPDATE) on SQLite
+        shared_row = f"/inventory/{row.json()['id']}"
+        by_member = await client.patch(shared_row, json={"quantity": 3}, headers=member)
+        assert by_member.status_code == 200, by_member.text
+        renamed = await client.patch(
+            f"/products/{product['id']}", json={"brand": "acme"}, headers=headers
+        )
+        assert renamed.json()["brand"] == "acme"
+        removed = await client.delete(f"/admin/users/{member_id}/household", headers=admin)
+        assert removed.status_code == 204
+        gone = await client.patch(shared_row, json={"quantity": 4}, headers=member)
+        assert gone.status_code == 404
         deleted = await client.delete(f"/products/{product['id']}", headers=headers)
         assert deleted.status_code == 204
         assert (await client.get("/products", headers=member)).json()["items"] == []
