@@ -11,22 +11,17 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.logsafe import log_text
+
 access = logging.getLogger("bff.access")
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SANE = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-# C0, DEL, C1 and the Unicode line/paragraph separators: each could start a forged line
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
 
 
 def log_code(value: str) -> str:
     """An error code fit for a log line: `[A-Za-z0-9_.-]{1,64}`, else `invalid`."""
     return value if _CODE.match(value) else "invalid"
-
-
-def log_text(value: str, limit: int = 512) -> str:
-    """`value` with control characters (and backslashes) escaped, cut at `limit`."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", value[:limit])
 
 
 class RequestIdFilter(logging.Filter):

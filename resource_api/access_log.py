@@ -8,25 +8,23 @@ carries the request id like every other record.
 """
 
 import logging
-import re
 import time
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.logsafe import log_text
+
 logger = logging.getLogger("resource_api.access")
 
 MAX_PATH_CHARS = 256
-# anything but printable ASCII is escaped, so a path cannot forge or break a log line
-_UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
 
 
 def loggable_path(scope: Scope) -> str:
     """The request path as sent (percent-encoding kept), never the query string."""
     raw = scope.get("raw_path") or scope["path"].encode("utf-8", "backslashreplace")
     path = raw.split(b"?", 1)[0].decode("latin-1")
-    path = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", path)
-    return path if len(path) <= MAX_PATH_CHARS else path[:MAX_PATH_CHARS] + "..."
+    return log_text(path, MAX_PATH_CHARS)
 
 
 class AccessLogMiddleware:

@@ -22,6 +22,7 @@ from resource_api.errors import (
     Unavailable,
 )
 from shared import InvalidToken, Principal, ProviderError, TokenProfile, TokenVerifier
+from shared.logsafe import log_text
 
 logger = logging.getLogger(__name__)
 audit = logging.getLogger("resource_api.audit")
@@ -71,7 +72,7 @@ class BearerAuthenticator:
         try:
             verified = await self.verifier.verify(token, self.profile)
         except InvalidToken as exc:
-            audit.info("auth outcome=rejected reason=%s", exc.description)
+            audit.info("auth outcome=rejected reason=%s", log_text(exc.description, 200))
             raise _invalid(exc.description) from None
         except ProviderError as exc:
             logger.warning("identity provider unusable: %s", exc.description)
@@ -84,7 +85,7 @@ class BearerAuthenticator:
         audit.info(
             "auth outcome=accepted kind=%s client=%s",
             "service" if caller.is_service else "user",
-            principal.client_id,
+            log_text(principal.client_id or "-", 128),
         )
         return caller
 
