@@ -6,19 +6,12 @@ import secrets
 import signal
 import sys
 
-from bff.settings import Settings, SettingsError, load_settings
-
-#: SPEC: invalid settings exit with status 2, one line per problem, no traceback
-EXIT_CONFIG = 2
+from bff.settings import Settings, load_settings
+from shared.settings import load_or_exit
 
 
 def _settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        raise SystemExit(EXIT_CONFIG) from None
+    return load_or_exit(load_settings)
 
 
 def generate_key() -> str:

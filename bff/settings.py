@@ -15,18 +15,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.settings import SettingsError, describe
+
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "static"
 _KID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
-
-
-class SettingsError(Exception):
-    """Invalid settings; `problems` holds one `BFF_NAME: what is wrong` line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 class SessionKey:
@@ -210,21 +204,9 @@ class Settings(BaseSettings):
         return f"{self.public_url}/"
 
 
-def _describe(error: Any) -> list[str]:
-    loc = [str(p) for p in error.get("loc", ()) if isinstance(p, str)]
-    msg = str(error.get("msg", "invalid"))
-    msg = msg.removeprefix("Value error, ")
-    if error.get("type") == "missing":
-        msg = "is required"
-    if not loc:  # model-level checks already name their variables
-        return msg.splitlines()
-    return [f"BFF_{loc[0].upper()}: {line}" for line in msg.splitlines()]
-
-
 def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment. Raises `SettingsError` listing every problem."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = [line for error in exc.errors() for line in _describe(error)]
-        raise SettingsError(problems) from None
+        raise SettingsError(describe(exc, "BFF_")) from None

@@ -9,18 +9,12 @@ import signal
 import sys
 from types import FrameType
 
-from resource_api.settings import Settings, SettingsError, load_settings
-
-EXIT_CONFIG = 2
+from resource_api.settings import Settings, load_settings
+from shared.settings import load_or_exit
 
 
 def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        raise SystemExit(EXIT_CONFIG) from None
+    return load_or_exit(load_settings)
 
 
 def _migrate(settings: Settings) -> int:

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.settings import SettingsError, describe
+
 PREFIX = "API_"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/resource_api.db"
 # RFC 8725 §3.1-3.2: `none` and HMAC are never accepted with keys from a JWKS.
@@ -150,26 +152,9 @@ def database_url_from_env() -> str:
     return _DatabaseSettings().database_url
 
 
-class SettingsError(Exception):
-    """Settings are missing or invalid; `problems` holds one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
 def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
     """Read the settings. Raises `SettingsError` naming every bad variable."""
     try:
         return Settings(**dict(overrides or {}))
     except ValidationError as exc:
-        raise SettingsError(describe(exc)) from None
-
-
-def describe(exc: ValidationError) -> list[str]:
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False):
-        name = PREFIX + "_".join(str(part) for part in error["loc"][:1]).upper()
-        message = "is required" if error["type"] == "missing" else error["msg"]
-        problems.append(f"{name}: {message.removeprefix('Value error, ')}")
-    return problems
+        raise SettingsError(describe(exc, PREFIX)) from None
