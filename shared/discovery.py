@@ -11,7 +11,7 @@ import httpx
 from shared.clock import Clock, system_clock
 from shared.errors import ProviderError
 from shared.fetch import RetryPolicy, fetch_json
-from shared.singleflight import SingleFlight
+from shared.freshness import Freshness
 
 logger = logging.getLogger(__name__)
 
@@ -106,23 +106,21 @@ class MetadataCache:
         ttl_s: float = 3600.0,  # 1 hour
         error_backoff_s: float = 5.0,
         clock: Clock = system_clock,
-        attempts: int = 3,
         retry: RetryPolicy | None = None,
     ) -> None:
-        if ttl_s <= 0 or error_backoff_s < 0:
-            raise ValueError("ttl_s must be positive and error_backoff_s not negative")
         self.issuer = issuer
         # OIDC Discovery 1.0 §4: the issuer with any trailing slash removed, then the path
         self.url = issuer.rstrip("/") + WELL_KNOWN
         self._client = client
-        self._ttl_s = ttl_s
-        self._error_backoff_s = error_backoff_s
-        self._clock = clock
-        self._retry = retry or RetryPolicy(attempts=attempts)
+        self._retry = retry or RetryPolicy(attempts=3)
         self._metadata: ProviderMetadata | None = None
-        self._fetched_at = 0.0
-        self._failed_at: float | None = None
-        self._flight: SingleFlight[ProviderMetadata] = SingleFlight()
+        self._freshness = Freshness(
+            self._fetch,
+            what="provider metadata",
+            ttl_s=ttl_s,
+            error_backoff_s=error_backoff_s,
+            clock=clock,
+        )
 
     @property
     def current(self) -> ProviderMetadata | None:
@@ -131,28 +129,17 @@ class MetadataCache:
 
     @property
     def fresh(self) -> bool:
-        return self._metadata is not None and self._clock() - self._fetched_at < self._ttl_s
+        return self._freshness.fresh
 
     async def get(self) -> ProviderMetadata:
-        """Return current metadata. Raises `ProviderError` when none can be had."""
-        if self.fresh:
-            assert self._metadata is not None
-            return self._metadata
-        if (
-            self._failed_at is not None
-            and not self._flight.running
-            and self._clock() - self._failed_at < self._error_backoff_s
-        ):
-            if self._metadata is None:
-                raise ProviderError("provider metadata unavailable; retrying shortly")
-            return self._metadata
-        try:
-            return await self._flight.run(self._fetch)
-        except ProviderError as exc:
-            if self._metadata is None:
-                raise
-            logger.warning("discovery refresh failed, serving cached metadata: %s", exc.description)
-            return self._metadata
+        """Return current metadata, fresh or (while the provider fails) stale.
+
+        Raises `ProviderError` when none can be had.
+        """
+        await self._freshness.refresh_if_stale()
+        if self._metadata is None:  # refresh_if_stale raised already; kept for the types
+            raise ProviderError("provider metadata unavailable")
+        return self._metadata
 
     async def jwks_uri(self) -> str:
         """The provider's `jwks_uri`, for `JWKSCache(client, metadata.jwks_uri)`.
@@ -161,12 +148,6 @@ class MetadataCache:
         """
         return (await self.get()).jwks_uri
 
-    async def _fetch(self) -> ProviderMetadata:
-        try:
-            doc = await fetch_json(self._client, self.url, policy=self._retry)
-            metadata = ProviderMetadata.from_document(doc, self.issuer)
-        except ProviderError:
-            self._failed_at = self._clock()
-            raise
-        self._metadata, self._fetched_at, self._failed_at = metadata, self._clock(), None
-        return metadata
+    async def _fetch(self) -> None:
+        doc = await fetch_json(self._client, self.url, policy=self._retry)
+        self._metadata = ProviderMetadata.from_document(doc, self.issuer)

@@ -64,27 +64,14 @@ async def fetch_json(
     client: httpx.AsyncClient,
     url: str,
     *,
-    attempts: int = 3,
-    base_delay_s: float = 0.2,
-    max_delay_s: float = 2.0,
-    request_timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-    sleep: Sleep = asyncio.sleep,
-    policy: RetryPolicy | None = None,
+    policy: RetryPolicy = RetryPolicy(),
 ) -> dict[str, Any]:
-    """GET `url` and return its JSON object.
+    """GET `url` and return its JSON object, retrying as `policy` says.
 
-    `policy`, when given, replaces the individual retry arguments. Raises `ProviderError`
-    when every attempt fails, on a non-200 answer other than 5xx, on a body over
-    `MAX_DOCUMENT_BYTES`, or when the body is not a JSON object. Nothing else escapes.
+    Raises `ProviderError` when every attempt fails, on a non-200 answer other than 5xx,
+    on a body over `MAX_DOCUMENT_BYTES`, or when the body is not a JSON object. Nothing
+    else escapes.
     """
-    if policy is None:
-        policy = RetryPolicy(
-            attempts=attempts,
-            base_delay_s=base_delay_s,
-            max_delay_s=max_delay_s,
-            request_timeout=request_timeout,
-            sleep=sleep,
-        )
     last = "no attempt made"
     for attempt in range(policy.attempts):
         if attempt:

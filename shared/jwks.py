@@ -22,7 +22,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 from shared.clock import Clock, system_clock
 from shared.errors import InvalidToken, ProviderError, SharedError
 from shared.fetch import RetryPolicy, fetch_json
-from shared.singleflight import SingleFlight
+from shared.freshness import Freshness
 
 logger = logging.getLogger(__name__)
 
@@ -112,37 +112,32 @@ class JWKSCache:
         refetch_cooldown_s: float = 30.0,
         error_backoff_s: float = 5.0,
         clock: Clock = system_clock,
-        attempts: int = 2,
         retry: RetryPolicy | None = None,
     ) -> None:
         if refetch_cooldown_s < 30.0:
             raise ValueError("refetch_cooldown_s must be at least 30 seconds")
-        if ttl_s <= 0 or error_backoff_s < 0:
-            raise ValueError("ttl_s must be positive and error_backoff_s not negative")
         self._client = client
         self._jwks_uri = jwks_uri
-        self._ttl_s = ttl_s
         self._cooldown_s = refetch_cooldown_s
-        self._error_backoff_s = error_backoff_s
         self._clock = clock
-        self._retry = retry or RetryPolicy(attempts=attempts)
+        self._retry = retry or RetryPolicy(attempts=2)
         self._by_kid: dict[str | None, list[_Entry]] = {}
         self._fingerprint = ""
-        self._fetched_at: float | None = None
-        self._failed_at: float | None = None
         self._last_forced: float | None = None
-        self._flight: SingleFlight[None] = SingleFlight()
+        self._freshness = Freshness(
+            self._fetch, what="JWKS", ttl_s=ttl_s, error_backoff_s=error_backoff_s, clock=clock
+        )
         #: bumped whenever the key set changes; caches of verified tokens key on it
         self.version = 0
 
     @property
     def loaded(self) -> bool:
-        return self._fetched_at is not None
+        return self._freshness.loaded
 
     @property
     def fresh(self) -> bool:
         """Loaded and younger than the TTL."""
-        return self._fetched_at is not None and self._clock() - self._fetched_at < self._ttl_s
+        return self._freshness.fresh
 
     @property
     def kids(self) -> frozenset[str | None]:
@@ -159,15 +154,15 @@ class JWKSCache:
         entry = self._find(kid, alg)
         if entry is None and kid not in self._by_kid:
             now = self._clock()
-            if self._flight.running:
+            if self._freshness.running:
                 # someone else's fetch is under way: share it rather than refuse
-                await self._refresh()
+                await self._freshness.refresh()
                 entry = self._find(kid, alg)
             elif not refreshed and self._may_force(now):
                 # RFC 7517 §5 / OIDC Core §10.1.1: an unknown kid may mean the provider
                 # rotated its keys; refetch once, then no more than once per cooldown.
                 self._last_forced = now
-                await self._refresh()
+                await self._freshness.refresh()
                 entry = self._find(kid, alg)
         if entry is None:
             raise InvalidToken("no key of the issuer matches the token's kid and alg")
@@ -179,25 +174,14 @@ class JWKSCache:
         Returns whether a fetch was made or joined. Raises `ProviderError` only when no
         key set was ever loaded; otherwise a failed fetch keeps the cached keys.
         """
-        if self.fresh:
-            return False
-        if (
-            self._failed_at is not None
-            and not self._flight.running
-            and self._clock() - self._failed_at < self._error_backoff_s
-        ):
-            if self._fetched_at is None:
-                raise ProviderError("JWKS unavailable; retrying shortly")
-            return False
-        await self._refresh()
-        return True
+        return await self._freshness.refresh_if_stale()
 
     async def refresh(self) -> None:
         """Fetch the key set now (used at start and by readiness checks).
 
         Raises `ProviderError` only when no key set was ever loaded.
         """
-        await self._refresh()
+        await self._freshness.refresh()
 
     def _may_force(self, now: float) -> bool:
         return self._last_forced is None or now - self._last_forced >= self._cooldown_s
@@ -210,19 +194,6 @@ class JWKSCache:
             fitting = [e for e in self._by_kid.get(kid, ()) if key_fits(e, alg)]
         return fitting[0] if len(fitting) == 1 else None
 
-    async def _refresh(self) -> None:
-        try:
-            await self._flight.run(self._fetch)
-        except ProviderError as exc:
-            if self._fetched_at is None:
-                raise
-            # stale-if-error (RFC 5861 §4 in spirit): keep the keys we have
-            logger.warning(
-                "JWKS refresh failed, keeping %d cached keys: %s",
-                len(self._by_kid),
-                exc.description,
-            )
-
     async def _uri(self) -> str:
         return self._jwks_uri if isinstance(self._jwks_uri, str) else await self._jwks_uri()
 
@@ -230,18 +201,15 @@ class JWKSCache:
         try:
             document = await fetch_json(self._client, await self._uri(), policy=self._retry)
             by_kid, fingerprint = _load(document)
-        except Exception as exc:
-            self._failed_at = self._clock()
-            if isinstance(exc, SharedError):
-                raise ProviderError(exc.description) from None
+        except SharedError as exc:
+            raise ProviderError(exc.description) from None
+        except Exception:
             logger.exception("JWKS fetch failed unexpectedly")
             raise ProviderError("JWKS could not be loaded") from None
-        self._failed_at = None
         if fingerprint != self._fingerprint:
             self._by_kid, self._fingerprint = by_kid, fingerprint
             self.version += 1
             logger.info("JWKS loaded: %d usable keys, version %d", len(by_kid), self.version)
-        self._fetched_at = self._clock()
 
 
 def _load(document: Mapping[str, Any]) -> tuple[dict[str | None, list[_Entry]], str]:

@@ -21,12 +21,16 @@ async def test_returns_the_json_object(
     assert await fetch_json(client, URL) == {"a": 1}
 
 
-async def test_keyword_arguments_still_configure_retries(
+async def test_policy_configures_attempts_and_backoff_caps(
     respx_mock: respx.MockRouter, client: httpx.AsyncClient, sleeps: RecordedSleep
 ) -> None:
     route = respx_mock.get(URL).mock(return_value=httpx.Response(500))
     with pytest.raises(ProviderError, match="after 4 attempts"):
-        await fetch_json(client, URL, attempts=4, base_delay_s=1.0, max_delay_s=3.0, sleep=sleeps)
+        await fetch_json(
+            client,
+            URL,
+            policy=RetryPolicy(attempts=4, base_delay_s=1.0, max_delay_s=3.0, sleep=sleeps),
+        )
     assert route.call_count == 4
     assert len(sleeps.delays) == 3
     # full jitter: each delay is somewhere in [0, cap], caps 2, 3, 3
