@@ -67,7 +67,8 @@ async def test_failed_refetch_keeps_the_cached_copy_and_backs_off() -> None:
     source.failing = True
     clock.now += 60
     assert await fresh.refresh_if_stale() is True  # tried, failed, no exception
-    assert fresh.loaded and not fresh.fresh
+    assert fresh.loaded
+    assert not fresh.fresh
     assert await fresh.refresh_if_stale() is False  # backing off
     assert source.calls == 2
 
@@ -82,7 +83,8 @@ async def test_concurrent_refreshes_share_one_fetch() -> None:
     source.gate.set()
     await asyncio.gather(*waiters)
     assert source.calls == 1
-    assert fresh.fresh and not fresh.running
+    assert fresh.fresh
+    assert not fresh.running
 
 
 @pytest.mark.parametrize(("ttl_s", "backoff_s"), [(0, 5), (60, -1)])
