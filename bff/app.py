@@ -73,12 +73,8 @@ def create_app(
     policy = CookiePolicy(secure=settings.secure_cookies, samesite=settings.cookie_samesite)
     backends = build_backends(settings, ring, policy, clock)
     metadata = MetadataCache(settings.oidc_issuer, client, clock=clock, retry=retry)
-
-    async def jwks_uri() -> str:
-        return (await metadata.get()).jwks_uri
-
     verifier = TokenVerifier(
-        JWKSCache(client, jwks_uri, clock=clock, retry=retry),
+        JWKSCache(client, metadata.jwks_uri, clock=clock, retry=retry),
         issuer=settings.oidc_issuer,
         clock=clock,
     )

@@ -42,11 +42,7 @@ def settle_heap() -> None:
 
 def build_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifier:
     metadata = MetadataCache(settings.oidc_issuer, client)
-
-    async def jwks_uri() -> str:
-        return (await metadata.get()).jwks_uri
-
-    keys = JWKSCache(client, settings.jwks_url or jwks_uri)
+    keys = JWKSCache(client, settings.jwks_url or metadata.jwks_uri)
     return TokenVerifier(
         keys,
         issuer=settings.oidc_issuer,
