@@ -23,6 +23,7 @@ from bff.logs import log_code
 from bff.oidc import OAuthFailure, Provider, ProviderUnavailable, Tokens
 from bff.session.model import Session
 from shared import ProviderError, SharedError
+from shared.singleflight import KeyedSingleFlight
 
 logger = logging.getLogger(__name__)
 audit = logging.getLogger("bff.audit")
@@ -129,7 +130,7 @@ class Refresher:
         self._results = results or MemoryRefreshResults(clock)
         self._wait_s = wait_s
         self.cache_ttl_s = cache_ttl_s
-        self._flights: dict[str, asyncio.Task[Tokens]] = {}
+        self._flights: KeyedSingleFlight[str, Tokens] = KeyedSingleFlight()
         #: how many token-endpoint calls this process made (tests, metrics)
         self.calls = 0
 
@@ -141,13 +142,9 @@ class Refresher:
         if not session.refresh_token:
             raise RefreshFailed("no refresh token")
         key = token_hash(session.refresh_token)
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = asyncio.ensure_future(self._obtain(key, session.refresh_token))
-            self._flights[key] = flight
-            flight.add_done_callback(lambda _t: self._flights.pop(key, None))
-        # shield: a cancelled (disconnected) caller must not cancel the others' refresh
-        tokens = await asyncio.shield(flight)
+        refresh_token = session.refresh_token
+        # a cancelled (disconnected) caller does not cancel the others' refresh
+        tokens = await self._flights.run(key, lambda: self._obtain(key, refresh_token))
         return await self._apply(session, tokens)
 
     async def newest(self, session: Session) -> Outcome | None:
