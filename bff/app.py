@@ -100,7 +100,6 @@ def create_app(
             results=backends.refresh_results,
             cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
         ),
-        client=client,
         upstream=upstream,
         upstream_timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0).as_dict(),
         upstream_url=upstream_url,

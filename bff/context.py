@@ -33,8 +33,6 @@ class BFF:
     transactions: Transactions
     provider: Provider
     refresher: Refresher
-    #: provider calls (discovery, JWKS, token, revocation)
-    client: httpx.AsyncClient
     #: the proxy's pooled transport to the resource API
     upstream: httpx.AsyncBaseTransport
     upstream_timeout: dict[str, float | None]

@@ -1,7 +1,5 @@
 """`/healthz` (the process runs) and `/readyz` (provider metadata loaded, upstream answers)."""
 
-import logging
-
 import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -9,7 +7,6 @@ from starlette.responses import JSONResponse, Response
 from bff.context import BFF
 from shared import SharedError
 
-logger = logging.getLogger(__name__)
 READY_TIMEOUT = httpx.Timeout(2.0)
 
 

@@ -7,7 +7,6 @@ session and the other way round (the header is authenticated as AAD, RFC 7516 §
 
 import base64
 import json
-import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +17,6 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
 from bff.settings import SessionKey
-
-logger = logging.getLogger(__name__)
 
 _REGISTRY = jwe.JWERegistry(algorithms=["dir", "A256GCM"])
 #: Anything larger cannot be a value we sealed (4 chunks of cookie plus slack), 64 KiB.

@@ -6,7 +6,6 @@ The chunks are only concatenated then opened as one AEAD value, so a missing, re
 truncated or foreign chunk fails authentication and is no session.
 """
 
-import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -14,8 +13,6 @@ from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
 from bff.session.model import Session
 from bff.session.store import Loaded, SessionTooLarge
-
-logger = logging.getLogger(__name__)
 
 PURPOSE = "bff-session"
 #: value bytes per cookie, leaving room for the name and attributes under 4,096

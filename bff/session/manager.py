@@ -13,7 +13,6 @@ from bff.session.model import Session
 from bff.session.revocation import RevocationList
 from bff.session.store import SessionStore
 
-logger = logging.getLogger(__name__)
 audit = logging.getLogger("bff.audit")
 
 

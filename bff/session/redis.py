@@ -5,7 +5,6 @@ forged or guessed id never reaches Redis). The session itself is stored sealed w
 same key ring: a copy of the Redis data alone reveals no token.
 """
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
@@ -17,8 +16,6 @@ from bff.oidc import Tokens
 from bff.refresh import Failed, Outcome
 from bff.session.model import Session
 from bff.session.store import Loaded
-
-logger = logging.getLogger(__name__)
 
 REF_PURPOSE = "bff-session-ref"
 DATA_PURPOSE = "bff-session-data"
