@@ -6,6 +6,8 @@ Domain). On http (loopback development) the names drop the prefix and stay disti
 the provider's own cookies (`_session`, `_interaction*`).
 """
 
+from collections.abc import Iterable
+
 HOST_PREFIX = "__Host-Http-"
 
 
@@ -19,6 +21,11 @@ class CookiePolicy:
 
     def chunk_name(self, index: int) -> str:
         return self.session_name if index == 0 else f"{self.session_name}.{index}"
+
+    def session_cookies(self, cookies: Iterable[str]) -> list[str]:
+        """The session cookie and its chunks among these cookie names, in their order."""
+        base = self.session_name
+        return [n for n in cookies if n == base or n.startswith(base + ".")]
 
     def set(self, name: str, value: str, *, max_age: int, samesite: str | None = None) -> str:
         parts = [f"{name}={value}", "Path=/", f"Max-Age={max(0, int(max_age))}", "HttpOnly"]

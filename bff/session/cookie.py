@@ -31,10 +31,6 @@ class CookieSessionStore:
         self._opened: OrderedDict[str, Loaded] = OrderedDict()
         self._cache_size = cache_size
 
-    def _present_chunks(self, cookies: Mapping[str, str]) -> list[str]:
-        base = self._policy.session_name
-        return [n for n in cookies if n == base or n.startswith(base + ".")]
-
     async def load(self, cookies: Mapping[str, str]) -> Loaded | None:
         first = cookies.get(self._policy.session_name)
         if not first:
@@ -83,11 +79,15 @@ class CookieSessionStore:
         ]
         written = {self._policy.chunk_name(i) for i in range(len(parts))}
         # stale chunks of a previous, longer session would otherwise linger
-        lines += [self._policy.delete(n) for n in self._present_chunks(cookies) if n not in written]
+        lines += [
+            self._policy.delete(n)
+            for n in self._policy.session_cookies(cookies)
+            if n not in written
+        ]
         return lines
 
     async def clear(self, cookies: Mapping[str, str]) -> list[str]:
-        return [self._policy.delete(n) for n in self._present_chunks(cookies)]
+        return [self._policy.delete(n) for n in self._policy.session_cookies(cookies)]
 
     async def verify_connection(self) -> None:
         return None

@@ -66,16 +66,17 @@ class RedisSessionStore:
         ref = self._ring.seal({"id": session.id}, REF_PURPOSE)
         lines = [self._policy.set(self._policy.session_name, ref, max_age=max_age_s)]
         # chunks left by a cookie-store session on the same browser
-        base = self._policy.session_name + "."
-        lines += [self._policy.delete(n) for n in cookies if n.startswith(base)]
+        base = self._policy.session_name
+        lines += [
+            self._policy.delete(n) for n in self._policy.session_cookies(cookies) if n != base
+        ]
         return lines
 
     async def clear(self, cookies: Mapping[str, str]) -> list[str]:
         ref = self._session_id(cookies)
         if ref is not None:
             await self._redis.delete(self._key(ref[0]))
-        base = self._policy.session_name
-        return [self._policy.delete(n) for n in cookies if n == base or n.startswith(base + ".")]
+        return [self._policy.delete(n) for n in self._policy.session_cookies(cookies)]
 
     async def verify_connection(self) -> None:
         await self._redis.ping()
