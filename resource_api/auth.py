@@ -21,6 +21,7 @@ from resource_api.errors import (
     Unauthorized,
     Unavailable,
 )
+from resource_api.models import UNSTORABLE
 from shared import InvalidToken, Principal, ProviderError, TokenProfile, TokenVerifier
 from shared.logsafe import log_text
 
@@ -34,9 +35,6 @@ MAX_SUBJECT_CHARS = 255
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x7e]|["\\]')
-# a subject keys the user row: C0 controls, DEL and lone surrogates cannot be stored (NUL)
-# or encoded (surrogates), and have no place in an identifier anyway
-_UNSAFE_IN_SUBJECT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,8 @@ class BearerAuthenticator:
             raise _invalid("token has no subject and is not from a service client")
         if len(principal.subject) > MAX_SUBJECT_CHARS:
             raise _invalid("token subject is too long")
-        if _UNSAFE_IN_SUBJECT.search(principal.subject):
+        # a subject keys the user row: unstorable characters have no place in it anyway
+        if UNSTORABLE.search(principal.subject):
             raise _invalid("token subject contains control characters")
         is_admin = principal.in_any_group(self.admin_groups) or (
             self.bootstrap_admin == (principal.issuer, principal.subject)

@@ -5,7 +5,6 @@ upsert, so concurrent first requests cannot collide; later requests refresh `ema
 `name`, `role` and `last_seen_at` (the latter at most once a minute, so reads stay reads).
 """
 
-import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -18,12 +17,9 @@ from sqlmodel import col
 
 from resource_api.auth import READ_SCOPE, Caller
 from resource_api.ids import uuid7
-from resource_api.models import HouseholdMembership, User, utcnow
+from resource_api.models import UNSTORABLE, HouseholdMembership, User, utcnow
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
-# C0 controls, DEL and lone surrogates: PostgreSQL refuses NUL in text and UTF-8 cannot
-# carry a lone surrogate (JSON's "\ud800" decodes to one), either would 500 every request
-_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -45,9 +41,10 @@ class Actor:
 def _profile(caller: Caller) -> dict[str, Any]:
     claims = caller.principal.claims
     email, name = claims.get("email"), claims.get("name")
+    # an unstorable character in a claim would 500 every request of its user: drop it
     return {
-        "email": _UNSTORABLE.sub("", email)[:320] if isinstance(email, str) else None,
-        "name": _UNSTORABLE.sub("", name)[:200] if isinstance(name, str) else None,
+        "email": UNSTORABLE.sub("", email)[:320] if isinstance(email, str) else None,
+        "name": UNSTORABLE.sub("", name)[:200] if isinstance(name, str) else None,
         "role": "admin" if caller.is_admin else "member",
     }
 

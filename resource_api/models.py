@@ -25,6 +25,9 @@ from resource_api.ids import uuid7
 NAME_MAX = 200
 TEXT_MAX = 2000
 QUANTITY_MAX = 1e12
+#: C0 controls, DEL and lone surrogates: PostgreSQL refuses NUL in text and UTF-8 cannot
+#: carry a lone surrogate (JSON's "\ud800" decodes to one), so neither can be stored
+UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def utcnow() -> datetime:
