@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from bff.context import BFF
-from bff.guards import cross_site, csrf_ok, safe_return_to, valid_prompt
+from bff.guards import csrf_ok, safe_return_to, valid_prompt
 from bff.logs import log_code
 from bff.oidc import OAuthFailure, Tokens
 from bff.pages import NO_STORE, error_page, json_error
@@ -175,7 +175,7 @@ async def me(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     bff: BFF = request.app.state.bff
-    if cross_site(request.headers) or not csrf_ok(request.method, request.headers):
+    if not csrf_ok(request.method, request.headers):
         return json_error(403, "csrf", error_description="X-CSRF: 1 header required")
     cookies = bff.cookies_of(request)
     current = await bff.sessions.load(cookies)

@@ -24,7 +24,8 @@ def cross_site(headers: Mapping[str, str]) -> bool:
 
 
 def csrf_ok(method: str, headers: Mapping[str, str]) -> bool:
-    """Whether a state-changing-capable request may proceed (cross-site already refused)."""
+    """Whether a state-changing-capable request may proceed; refuses cross-site requests
+    (`Sec-Fetch-Site: cross-site`) itself, so callers need not check `cross_site` first."""
     if cross_site(headers):
         return False
     if method in SAFE_METHODS and headers.get("sec-fetch-site", "").lower() == "same-origin":
