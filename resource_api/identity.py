@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from resource_api.auth import READ_SCOPE, Caller
 from resource_api.ids import uuid7
-from resource_api.models import UNSTORABLE, HouseholdMembership, User, utcnow
+from resource_api.models import UNSTORABLE, HouseholdMembership, User, as_utc, utcnow
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
@@ -95,9 +95,7 @@ async def resolve_actor(session: AsyncSession, caller: Caller) -> Actor:
 
 
 def _stale(row: Any, profile: dict[str, Any], now: Any) -> bool:
-    seen = row.last_seen_at
-    if seen.tzinfo is None:  # SQLite
-        seen = seen.replace(tzinfo=now.tzinfo)
+    seen = as_utc(row.last_seen_at)  # naive on SQLite
     return bool(
         row.email != profile["email"]
         or row.name != profile["name"]
