@@ -5,7 +5,6 @@ The first key seals; every key opens (key rotation). The protected header carrie
 session and the other way round (the header is authenticated as AAD, RFC 7516 §5.1 (14)).
 """
 
-import base64
 import json
 import zlib
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+from bff.b64 import b64url_decode
 from bff.settings import SessionKey
 
 _REGISTRY = jwe.JWERegistry(algorithms=["dir", "A256GCM"])
@@ -60,7 +60,7 @@ class KeyRing:
         if len(encoded_header) > MAX_HEADER_CHARS:
             return None
         try:
-            header = json.loads(_b64decode(encoded_header))
+            header = json.loads(b64url_decode(encoded_header))
             kid = header.get("kid") if isinstance(header, dict) else None
             key = self._keys.get(kid) if isinstance(kid, str) else None
             if key is None or header.get("typ") != purpose:
@@ -77,7 +77,3 @@ class KeyRing:
         if not isinstance(payload, dict):
             return None
         return Opened(payload=payload, stale_key=kid != self._first)
-
-
-def _b64decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))

@@ -18,6 +18,7 @@ import httpx
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from bff.b64 import b64url_decode
 from bff.settings import Settings
 from bff.transaction import Transaction
 from shared import (
@@ -246,7 +247,7 @@ def _peek_exp(token: str) -> float | None:
     """Unverified `exp` of a JWT access token, used only to schedule refresh."""
     try:
         payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims = json.loads(b64url_decode(payload))
         exp = claims.get("exp")
         return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
     except (IndexError, ValueError, AttributeError, TypeError):

@@ -4,7 +4,6 @@ One frozen object, built by `load_settings()` at process start (never at import 
 passed to `create_app(settings)`. Secrets are `SecretStr`s, so they never print.
 """
 
-import base64
 import binascii
 import ipaddress
 import re
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bff.b64 import b64url_decode
 from shared.settings import SettingsError, describe
 
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -46,7 +46,7 @@ def parse_session_keys(raw: str) -> tuple[SessionKey, ...]:
         if not sep or not _KID.match(kid):
             raise ValueError(f"entry {position + 1} is not KID:SECRET (KID: letters, digits, ._-)")
         try:
-            material = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
+            material = b64url_decode(secret)
         except (binascii.Error, ValueError):
             raise ValueError(f"key {kid!r}: SECRET is not base64url") from None
         if len(material) != 32:
