@@ -6,13 +6,13 @@
 
 import heapq
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
+
+from shared.clock import Clock, system_clock
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
 #: bound of the in-process revocation list; when full of live entries it fails closed
 MAX_REVOKED = 100_000
 #: bound per kind of one-time marker (`state:`, `jti:`, ...), so a flood of one kind (an
@@ -76,7 +76,7 @@ class _Expiring:
 class MemoryRevocationList:
     def __init__(
         self,
-        clock: Clock = time.time,
+        clock: Clock = system_clock,
         *,
         max_revoked: int = MAX_REVOKED,
         max_markers: int = MAX_MARKERS,
