@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
+from resource_api.db import is_postgres
 from resource_api.errors import Forbidden, NotFound
 from resource_api.identity import Actor
 from resource_api.models import (
@@ -146,7 +147,7 @@ def _shared_product_ids(
     session: AsyncSession, actor: Actor, after: uuid.UUID | None, limit: int
 ) -> Select[uuid.UUID]:
     """One page of product ids that have rows shared into the actor's household."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         # Per member, an ordered range of the (owner_id, is_household_shared, product_id)
         # index cut to one page (LATERAL), so the cost is members x page, not the number of
         # shared rows. SQLite has no LATERAL; the plain form below means the same.

@@ -1,9 +1,11 @@
 """Database engine and sessions (SQLAlchemy asyncio: asyncpg in production, aiosqlite embedded)."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,6 +20,19 @@ POOL_TIMEOUT_S = 5  # waiting for a pooled connection
 
 def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    """Whether the session is bound to PostgreSQL (False for an unbound session)."""
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def dialect_insert(session: AsyncSession) -> Callable[[Any], postgresql.Insert | sqlite.Insert]:
+    """The INSERT (with ON CONFLICT) of the session's dialect: SQLite's when bound to
+    anything else than PostgreSQL, PostgreSQL's otherwise (an unbound session included)."""
+    if session.bind is not None and session.bind.dialect.name != "postgresql":
+        return sqlite.insert
+    return postgresql.insert
 
 
 def ensure_sqlite_directory(url: str | URL) -> None:

@@ -11,11 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from resource_api.auth import READ_SCOPE, Caller
+from resource_api.db import dialect_insert
 from resource_api.ids import uuid7
 from resource_api.models import UNSTORABLE, HouseholdMembership, User, as_utc, utcnow
 
@@ -107,9 +107,7 @@ def _stale(row: Any, profile: dict[str, Any], now: Any) -> bool:
 async def _upsert(
     session: AsyncSession, caller: Caller, profile: dict[str, Any], now: Any
 ) -> uuid.UUID:
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(User).values(
+    statement = dialect_insert(session)(User).values(
         id=uuid7(),
         issuer=caller.issuer,
         subject=caller.subject,

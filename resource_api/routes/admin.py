@@ -7,10 +7,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from resource_api.db import dialect_insert
 from resource_api.errors import NotFound, error_responses
 from resource_api.guards import admins
 from resource_api.identity import Actor
@@ -69,9 +69,7 @@ async def assign_household(
     if await db_session.get(Household, data.household_id) is None:
         raise NotFound("household not found")
     # one household per user: the user is the membership's key, so this assigns or moves
-    dialect = db_session.bind.dialect.name if db_session.bind is not None else "postgresql"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(HouseholdMembership).values(
+    statement = dialect_insert(db_session)(HouseholdMembership).values(
         user_id=user_id, household_id=data.household_id, role=data.role
     )
     statement = statement.on_conflict_do_update(
