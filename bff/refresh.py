@@ -13,12 +13,12 @@ in-process default needs no lock.
 
 import asyncio
 import hashlib
-import heapq
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from bff.expiring import Expiring
 from bff.logs import log_code
 from bff.oidc import OAuthFailure, Provider, ProviderUnavailable, Tokens
 from bff.session.model import Session
@@ -82,29 +82,16 @@ class RefreshResults(Protocol):
 class MemoryRefreshResults:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._results: dict[str, tuple[float, Outcome]] = {}
-        # insertion order is expiry order only with one TTL; a heap keeps pruning
-        # O(log n) whatever the TTLs
-        self._expiry: list[tuple[float, str]] = []
+        self._results: Expiring[Outcome] = Expiring()
 
     async def get(self, key: str) -> Outcome | None:
-        entry = self._results.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= self._clock():
-            del self._results[key]
-            return None
-        return entry[1]
+        entry = self._results.live(key, self._clock())
+        return None if entry is None else entry[0]
 
     async def put(self, key: str, outcome: Outcome, ttl_s: int) -> None:
         now = self._clock()
-        while self._expiry and self._expiry[0][0] <= now:
-            _, stale = heapq.heappop(self._expiry)
-            entry = self._results.get(stale)
-            if entry is not None and entry[0] <= now:
-                del self._results[stale]
-        self._results[key] = (now + ttl_s, outcome)
-        heapq.heappush(self._expiry, (now + ttl_s, key))
+        self._results.prune(now)
+        self._results.put(key, outcome, now + ttl_s)
 
     async def acquire(self, key: str, ttl_s: int) -> bool:
         return True  # one process: the single-flight below is the lock

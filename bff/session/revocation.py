@@ -4,11 +4,11 @@
 `MemoryRevocationList` serves one process. Entries expire on their own (`ttl_s`).
 """
 
-import heapq
 import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from bff.expiring import Expiring
 from shared.clock import Clock, system_clock
 
 logger = logging.getLogger(__name__)
@@ -34,45 +34,6 @@ class RevocationList(Protocol):
         """Raise when the list cannot be used."""
 
 
-class _Expiring:
-    """`key -> (value, expires)` pruned in expiry order from a heap: O(log n) amortised
-    per insert, however many entries are live."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.entries: dict[str, tuple[float, float]] = {}
-        self._heap: list[tuple[float, str]] = []
-
-    def prune(self, now: float) -> None:
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            expires, key = heapq.heappop(heap)
-            entry = self.entries.get(key)
-            if entry is not None and entry[1] == expires:  # not renewed since
-                del self.entries[key]
-
-    def live(self, key: str, now: float) -> tuple[float, float] | None:
-        entry = self.entries.get(key)
-        return entry if entry is not None and entry[1] > now else None
-
-    def put(self, key: str, value: float, expires: float) -> None:
-        self.entries[key] = (value, expires)
-        heapq.heappush(self._heap, (expires, key))
-        if len(self._heap) > 2 * len(self.entries) + 1024:  # renewals left stale heap rows
-            self._heap = [(e, k) for k, (_, e) in self.entries.items()]
-            heapq.heapify(self._heap)
-
-    def pop_soonest(self) -> tuple[str, float] | None:
-        """Remove the live entry closest to expiry: (key, value)."""
-        while self._heap:
-            expires, key = heapq.heappop(self._heap)
-            entry = self.entries.get(key)
-            if entry is not None and entry[1] == expires:
-                del self.entries[key]
-                return key, entry[0]
-        return None
-
-
 class MemoryRevocationList:
     def __init__(
         self,
@@ -82,8 +43,9 @@ class MemoryRevocationList:
         max_markers: int = MAX_MARKERS,
     ) -> None:
         self._clock = clock
-        self._revoked = _Expiring(max_revoked)  # key -> (revoked at, expires)
-        self._markers: dict[str, _Expiring] = {}  # kind -> key -> (0, expires)
+        self._revoked: Expiring[float] = Expiring()  # key -> (revoked at, expires)
+        self._max_revoked = max_revoked
+        self._markers: dict[str, Expiring[float]] = {}  # kind -> key -> (0, expires)
         self._max_markers = max_markers
         self._warned: set[str] = set()
         # Fail closed: when a live revocation must make room, every session created at or
@@ -95,7 +57,7 @@ class MemoryRevocationList:
         revoked = self._revoked
         revoked.prune(now)
         previous = revoked.live(key, now)
-        if previous is None and len(revoked.entries) >= revoked.limit:
+        if previous is None and len(revoked.entries) >= self._max_revoked:
             evicted = revoked.pop_soonest()
             if evicted is not None:
                 self._watermark = max(self._watermark or evicted[1], evicted[1])
@@ -114,11 +76,11 @@ class MemoryRevocationList:
         kind = key.split(":", 1)[0]
         markers = self._markers.get(kind)
         if markers is None:
-            markers = self._markers[kind] = _Expiring(self._max_markers)
+            markers = self._markers[kind] = Expiring()
         if markers.live(key, now) is not None:
             return False
         markers.prune(now)
-        if len(markers.entries) >= markers.limit:
+        if len(markers.entries) >= self._max_markers:
             # this kind only: the marker closest to expiry goes (a `state` replay still
             # needs its deleted login cookie, and the code is single-use at the provider)
             markers.pop_soonest()
