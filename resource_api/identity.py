@@ -80,17 +80,21 @@ async def resolve_actor(session: AsyncSession, caller: Caller) -> Actor:
     else:
         user_id = await _upsert(session, caller, profile, now)
         await session.commit()
-        household_id = await session.scalar(
-            select(col(HouseholdMembership.household_id)).where(
-                col(HouseholdMembership.user_id) == user_id
-            )
-        )
+        household_id = await _household_of(session, user_id)
     return Actor(
         user_id=user_id,
         household_id=household_id,
         is_admin=caller.is_admin,
         is_service=False,
         scopes=caller.principal.scopes,
+    )
+
+
+async def _household_of(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    return await session.scalar(
+        select(col(HouseholdMembership.household_id)).where(
+            col(HouseholdMembership.user_id) == user_id
+        )
     )
 
 
@@ -128,9 +132,5 @@ async def with_current_household(session: AsyncSession, actor: Actor) -> Actor:
     request runs: a write that failed its condition looks again with this)."""
     if actor.user_id is None:
         return actor
-    household_id = await session.scalar(
-        select(col(HouseholdMembership.household_id)).where(
-            col(HouseholdMembership.user_id) == actor.user_id
-        )
-    )
+    household_id = await _household_of(session, actor.user_id)
     return replace(actor, household_id=household_id)
