@@ -13,14 +13,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.jwks import SUPPORTED_ALGORITHMS
+from shared.principal import DEFAULT_GROUPS_CLAIMS
 from shared.settings import SettingsError, describe
 
 PREFIX = "API_"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/resource_api.db"
-# RFC 8725 §3.1-3.2: `none` and HMAC are never accepted with keys from a JWKS.
-KNOWN_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}) | frozenset(
-    {"ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
-)
 ASYNC_DRIVERS = frozenset({"postgresql+asyncpg", "sqlite+aiosqlite"})
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -51,7 +49,7 @@ class Settings(BaseSettings):
     algorithms: CommaList = ("RS256", "PS256", "ES256", "EdDSA")
     leeway_s: int = Field(default=30, ge=0, le=600)  # seconds
     token_types: CommaList = ("at+jwt", "application/at+jwt", "JWT")
-    groups_claims: CommaList = ("groups", "roles", "realm_access.roles")
+    groups_claims: CommaList = DEFAULT_GROUPS_CLAIMS
     admin_groups: CommaList = ("admin",)
     service_clients: CommaList = ()
     #: `(issuer, subject)` of an identity that is always admin
@@ -95,7 +93,7 @@ class Settings(BaseSettings):
     def _algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("at least one algorithm is required")
-        refused = [alg for alg in value if alg not in KNOWN_ALGORITHMS]
+        refused = [alg for alg in value if alg not in SUPPORTED_ALGORITHMS]
         if refused:
             # RFC 8725 §3.1-3.2: never `none`, never HMAC
             raise ValueError(f"not allowed: {', '.join(refused)}")

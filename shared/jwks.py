@@ -44,6 +44,8 @@ _ALG_KEY: dict[str, tuple[str, frozenset[str] | None]] = {
     "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
     "Ed25519": ("OKP", frozenset({"Ed25519"})),
 }
+#: the signature algorithms a JWKS key can be matched to (never `none`, never HMAC)
+SUPPORTED_ALGORITHMS: frozenset[str] = frozenset(_ALG_KEY)
 MIN_RSA_BITS = 2048
 
 
