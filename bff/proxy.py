@@ -1,5 +1,6 @@
 """`ANY /api/{path}`: the authenticated, streaming reverse proxy to the resource API."""
 
+import functools
 import logging
 import re
 from urllib.parse import unquote_to_bytes
@@ -86,8 +87,11 @@ WATCH_ABOVE_BYTES = 64 * 1024
 _INVALID_TOKEN = re.compile(r'error\s*=\s*"?invalid_token', re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1024)
 def path_problem(raw: bytes) -> str | None:
     """Why the raw path (after `/api/`) may not be forwarded, or None.
+
+    A pure function of `raw` (SPAs repeat their paths), so its answers are cached.
 
     Percent-encoded dots, slashes and backslashes, NUL, `..` and `..;` would let a path climb out
     of the API prefix at a server that decodes differently (RFC 3986 §6.2.2.3). Checked
