@@ -14,10 +14,12 @@ from resource_api.auth import Caller
 from resource_api.identity import Actor, resolve_actor
 from resource_api.session_scope import provide_session
 
+#: what a handler names to receive the request's database session / acting identity
+Session = NamedDependency[AsyncSession]
+Me = NamedDependency[Actor]
 
-async def provide_actor(
-    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
-) -> Actor:
+
+async def provide_actor(request: Request[Any, Any, Any], db_session: Session) -> Actor:
     caller = request.user
     assert isinstance(caller, Caller)
     return await resolve_actor(db_session, caller)

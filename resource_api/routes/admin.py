@@ -3,7 +3,6 @@
 import uuid
 
 from litestar import Router, delete, get, post, put
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
@@ -11,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from resource_api.db import dialect_insert
+from resource_api.dependencies import Me, Session
 from resource_api.errors import NotFound, error_responses
 from resource_api.guards import admins
-from resource_api.identity import Actor
 from resource_api.models import (
     Household,
     HouseholdCreate,
@@ -27,9 +26,8 @@ from resource_api.models import (
 )
 from resource_api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
 
-Session = NamedDependency[AsyncSession]
-# every authenticated request of a user records the identity, admin calls included
-Me = NamedDependency[Actor]
+# the handlers take `actor: Me` though they do not read it: every authenticated request of
+# a user records the identity, admin calls included
 
 
 async def _user(db_session: AsyncSession, user_id: uuid.UUID) -> User:

@@ -12,14 +12,13 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Response, Router, delete, get, patch, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from resource_api import access
+from resource_api.dependencies import Me, Session
 from resource_api.errors import Conflict, PreconditionFailed, error_responses
 from resource_api.guards import readers, users
-from resource_api.identity import Actor, with_current_household
+from resource_api.identity import with_current_household
 from resource_api.models import (
     Inventory,
     InventoryCreate,
@@ -29,8 +28,6 @@ from resource_api.models import (
 )
 from resource_api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
 
-Session = NamedDependency[AsyncSession]
-Me = NamedDependency[Actor]
 #: a write whose condition failed is checked and tried once more, then 409
 WRITE_ATTEMPTS = 2
 IfMatch = Annotated[str | None, HeaderParameter(name="If-Match", max_length=1024)]

@@ -1,14 +1,12 @@
 """GET /me and the public GET /health."""
 
 from litestar import get
-from litestar.di import NamedDependency
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from resource_api.dependencies import Me, Session
 from resource_api.errors import error_responses
 from resource_api.guards import users
-from resource_api.identity import Actor
 from resource_api.models import (
     Household,
     HouseholdMembership,
@@ -25,7 +23,7 @@ async def health() -> dict[str, str]:
 
 
 @get("/me", guards=[users], tags=["me"], responses=error_responses())
-async def me(db_session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> MePublic:
+async def me(db_session: Session, actor: Me) -> MePublic:
     user = await db_session.get_one(User, actor.user_id)
     household = None
     if actor.household_id is not None:

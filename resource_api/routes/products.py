@@ -4,16 +4,14 @@ import uuid
 from typing import Any
 
 from litestar import Router, delete, get, patch, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy import delete as sql_delete
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from resource_api import access
+from resource_api.dependencies import Me, Session
 from resource_api.errors import NotFound, error_responses
 from resource_api.guards import readers, users
-from resource_api.identity import Actor
 from resource_api.models import (
     Inventory,
     Product,
@@ -23,9 +21,6 @@ from resource_api.models import (
     ProductUpdate,
 )
 from resource_api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
-
-Session = NamedDependency[AsyncSession]
-Me = NamedDependency[Actor]
 
 
 @get("/", guards=[readers], responses=error_responses())
