@@ -79,7 +79,6 @@ def create_app(
         clock=clock,
     )
     provider = Provider(settings, client, metadata, verifier, clock)
-    upstream_url, prefix, scheme, host = BFF.urls(settings)
     bff = BFF(
         settings=settings,
         clock=clock,
@@ -101,11 +100,6 @@ def create_app(
             cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
         ),
         upstream=upstream,
-        upstream_timeout=httpx.Timeout(settings.upstream_timeout_s, connect=5.0).as_dict(),
-        upstream_url=upstream_url,
-        upstream_prefix=prefix,
-        public_scheme=scheme,
-        public_host=host,
     )
 
     @contextlib.asynccontextmanager

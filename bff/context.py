@@ -2,7 +2,7 @@
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
@@ -35,20 +35,21 @@ class BFF:
     refresher: Refresher
     #: the proxy's pooled transport to the resource API
     upstream: httpx.AsyncBaseTransport
-    upstream_timeout: dict[str, float | None]
-    upstream_url: httpx.URL
-    upstream_prefix: bytes
-    public_scheme: bytes
-    public_host: bytes
-
-    @staticmethod
-    def urls(settings: Settings) -> tuple[httpx.URL, bytes, bytes, bytes]:
-        upstream = httpx.URL(settings.upstream_url)
-        prefix = upstream.raw_path.split(b"?", 1)[0].rstrip(b"/") + b"/"
-        public = urlsplit(settings.public_url)
-        return upstream, prefix, public.scheme.encode(), public.netloc.encode()
+    # derived from `settings` in __post_init__
+    upstream_timeout: dict[str, float | None] = field(init=False)
+    upstream_url: httpx.URL = field(init=False)
+    upstream_prefix: bytes = field(init=False)
+    public_scheme: bytes = field(init=False)
+    public_host: bytes = field(init=False)
 
     def __post_init__(self) -> None:
+        settings = self.settings
+        self.upstream_timeout = httpx.Timeout(settings.upstream_timeout_s, connect=5.0).as_dict()
+        self.upstream_url = httpx.URL(settings.upstream_url)
+        self.upstream_prefix = self.upstream_url.raw_path.split(b"?", 1)[0].rstrip(b"/") + b"/"
+        public = urlsplit(settings.public_url)
+        self.public_scheme = public.scheme.encode()
+        self.public_host = public.netloc.encode()
         self._targets: dict[bytes, httpx.URL] = {}
 
     def upstream_target(self, path: bytes, query: bytes) -> httpx.URL:
