@@ -18,14 +18,12 @@ def _settings() -> Settings:
 
 
 def _migrate(settings: Settings) -> int:
-    from sqlalchemy.engine import make_url
-
     from resource_api.migrate import upgrade
 
     try:
         upgrade(settings.database_url)
     except Exception as exc:  # report the cause in one line, not a traceback
-        url = make_url(settings.database_url).render_as_string(hide_password=True)
+        url = settings.safe_database_url
         print(f"migrate: {url}: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     return 0

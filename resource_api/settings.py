@@ -123,10 +123,15 @@ class Settings(BaseSettings):
             raise ValueError("expected 'ISSUER SUBJECT' (one space between)")
         return (parts[0], parts[1])
 
+    @property
+    def safe_database_url(self) -> str:
+        """`database_url` with its password (if any) masked, for logs and messages."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
     def __repr__(self) -> str:
         # the database URL may carry a password
         safe = self.model_dump()
-        safe["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
+        safe["database_url"] = self.safe_database_url
         return f"Settings({safe!r})"
 
     __str__ = __repr__
