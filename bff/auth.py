@@ -2,7 +2,6 @@
 
 import contextlib
 import hashlib
-import hmac
 import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
@@ -18,7 +17,8 @@ from bff.pages import NO_STORE, error_page, json_error
 from bff.session.model import Session, profile_claims
 from bff.session.store import SessionTooLarge
 from bff.transaction import TTL_S as LOGIN_TTL_S
-from shared import SharedError
+from shared import InvalidToken, SharedError
+from shared.profiles import check_nonce
 
 logger = logging.getLogger(__name__)
 audit = logging.getLogger("bff.audit")
@@ -116,9 +116,10 @@ async def _callback(bff: BFF, request: Request) -> Response:
     except SharedError as exc:
         logger.info("ID token refused: %s", exc.description)
         return _fail("invalid_id_token", removal)
-    nonce = verified.claims.get("nonce")
     # OIDC Core §3.1.3.7 (11): the nonce must be the one this browser's login sent
-    if not isinstance(nonce, str) or not hmac.compare_digest(nonce.encode(), tx.nonce.encode()):
+    try:
+        check_nonce(verified.claims, tx.nonce)
+    except InvalidToken:
         return _fail("invalid_nonce", removal)
 
     claims = dict(verified.claims)

@@ -106,11 +106,18 @@ def _check_id_token(claims: Mapping[str, Any], client_id: str, nonce: str | None
         raise InvalidToken("ID token with several audiences lacks azp")
     if azp is not None and azp != client_id:
         raise InvalidToken("ID token azp is not this client")
-    # OIDC Core §3.1.3.7 (11): the nonce sent in the authentication request must come back
     if nonce is not None:
-        got = claims.get("nonce")
-        if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
-            raise InvalidToken("ID token nonce does not match")
+        check_nonce(claims, nonce)
+
+
+def check_nonce(claims: Mapping[str, Any], expected: str) -> None:
+    """OIDC Core §3.1.3.7 (11): the ID token carries the nonce its login sent, exactly.
+
+    Raises `InvalidToken`. Compared in constant time.
+    """
+    got = claims.get("nonce")
+    if not isinstance(got, str) or not hmac.compare_digest(got.encode(), expected.encode()):
+        raise InvalidToken("ID token nonce does not match")
 
 
 def _check_logout_token(claims: Mapping[str, Any]) -> None:

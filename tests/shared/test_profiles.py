@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from shared import InvalidToken, TokenProfile
-from shared.profiles import BACKCHANNEL_LOGOUT_EVENT, normalise_typ
+from shared.profiles import BACKCHANNEL_LOGOUT_EVENT, check_nonce, normalise_typ
 
 AUD = "https://api.test"
 
@@ -109,3 +109,11 @@ def test_logout_token_rules(claims: dict[str, Any], reason: str | None) -> None:
     else:
         with pytest.raises(InvalidToken, match=reason):
             check(profile, claims)
+
+
+@pytest.mark.parametrize("nonce", [None, "", "other", 123, ["abc"], "abc "])
+def test_check_nonce_refuses_all_but_the_exact_nonce(nonce: Any) -> None:
+    claims = {} if nonce is None else {"nonce": nonce}
+    with pytest.raises(InvalidToken, match="nonce"):
+        check_nonce(claims, "abc")
+    check_nonce({"nonce": "abc"}, "abc")
