@@ -41,6 +41,7 @@ from resource_api.models import (
     Product,
     utcnow,
 )
+from resource_api.pagination import keyset
 
 _PRODUCT_COLUMNS = tuple(Product.__table__.columns)  # type: ignore[attr-defined]
 _MEMBERSHIPS: Table = HouseholdMembership.__table__  # type: ignore[attr-defined]
@@ -117,29 +118,19 @@ async def list_products(
 ) -> Sequence[Row[Any]]:
     """One keyset page (`limit` rows) of the products the actor can see, as plain rows
     (no ORM instances: a listing only serialises them)."""
-    query = select(*_PRODUCT_COLUMNS).order_by(col(Product.id)).limit(limit)
     if actor.reads_everything:
-        if after is not None:
-            query = query.where(col(Product.id) > after)
+        query = keyset(select(*_PRODUCT_COLUMNS), col(Product.id), after, limit)
         return (await session.execute(query)).all()
     # Two index-ordered branches (own products; products with rows shared into the
     # household), each cut to one page, then merged: cost grows with the page, not the table.
-    own = (
-        select(col(Product.id))
-        .where(_owns(actor, col(Product.owner_id)))
-        .order_by(col(Product.id))
-        .limit(limit)
-    )
-    if after is not None:
-        own = own.where(col(Product.id) > after)
-    own_sq = own.subquery()
+    own = select(col(Product.id)).where(_owns(actor, col(Product.owner_id)))
+    own_sq = keyset(own, col(Product.id), after, limit).subquery()
     ids: Any = select(own_sq.c.id)
     if actor.household_id is not None:
         shared_sq = _shared_product_ids(session, actor, after, limit).subquery()
         ids = union(ids, select(shared_sq.c.product_id))
-    query = query.where(col(Product.id).in_(ids))
-    if after is not None:
-        query = query.where(col(Product.id) > after)
+    query = select(*_PRODUCT_COLUMNS).where(col(Product.id).in_(ids))
+    query = keyset(query, col(Product.id), after, limit)
     return (await session.execute(query)).all()
 
 
@@ -156,18 +147,11 @@ def _shared_product_ids(
             .where(col(HouseholdMembership.household_id) == actor.household_id)
             .subquery()
         )
-        per_member = (
-            select(col(Inventory.product_id))
-            .where(
-                col(Inventory.owner_id) == members.c.user_id,
-                col(Inventory.is_household_shared) == true(),
-            )
-            .order_by(col(Inventory.product_id))
-            .limit(limit)
+        per_member = select(col(Inventory.product_id)).where(
+            col(Inventory.owner_id) == members.c.user_id,
+            col(Inventory.is_household_shared) == true(),
         )
-        if after is not None:
-            per_member = per_member.where(col(Inventory.product_id) > after)
-        rows = per_member.lateral()
+        rows = keyset(per_member, col(Inventory.product_id), after, limit).lateral()
         return (
             select(rows.c.product_id)
             .select_from(members)
@@ -176,16 +160,8 @@ def _shared_product_ids(
             .order_by(rows.c.product_id)
             .limit(limit)
         )
-    shared = (
-        select(col(Inventory.product_id))
-        .where(_shared_with(actor))
-        .distinct()
-        .order_by(col(Inventory.product_id))
-        .limit(limit)
-    )
-    if after is not None:
-        shared = shared.where(col(Inventory.product_id) > after)
-    return shared
+    shared = select(col(Inventory.product_id)).where(_shared_with(actor)).distinct()
+    return keyset(shared, col(Inventory.product_id), after, limit)
 
 
 async def _product(session: AsyncSession, actor: Actor, product_id: uuid.UUID) -> Product:
@@ -247,14 +223,10 @@ async def list_inventory(
 ) -> Sequence[Inventory]:
     """Rows of a visible product: owner and admin all, household members shared only."""
     await _product(session, actor, product_id)
-    query = (
-        select(Inventory)
-        .where(col(Inventory.product_id) == product_id, inventory_visible(actor))
-        .order_by(col(Inventory.id))
-        .limit(limit)
+    query = select(Inventory).where(
+        col(Inventory.product_id) == product_id, inventory_visible(actor)
     )
-    if after is not None:
-        query = query.where(col(Inventory.id) > after)
+    query = keyset(query, col(Inventory.id), after, limit)
     return (await session.execute(query)).scalars().all()
 
 

@@ -4,9 +4,11 @@ import base64
 import binascii
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 from litestar.params import QueryParameter
+from sqlalchemy import ColumnElement, Select
+from sqlalchemy.orm import Mapped
 
 from resource_api.errors import BadRequest
 
@@ -23,6 +25,7 @@ class _Keyed(Protocol):
 
 
 K = TypeVar("K", bound=_Keyed)
+Q = TypeVar("Q", bound=Select[Any])
 
 
 def encode_cursor(last_id: uuid.UUID) -> str:
@@ -47,3 +50,13 @@ def page(rows: Sequence[K], limit: int) -> tuple[list[K], str | None]:
     items = list(rows[:limit])
     more = len(rows) > limit
     return items, encode_cursor(items[-1].id) if more and items else None
+
+
+def keyset(
+    query: Q, key: ColumnElement[uuid.UUID] | Mapped[uuid.UUID], after: uuid.UUID | None, limit: int
+) -> Q:
+    """`query` ordered by `key`, cut to `limit` rows, starting after the key `after` (if any)."""
+    query = query.order_by(key).limit(limit)
+    if after is not None:
+        query = query.where(key > after)
+    return query

@@ -24,7 +24,7 @@ from resource_api.models import (
     UserList,
     UserPublic,
 )
-from resource_api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, page
+from resource_api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, keyset, page
 
 # the handlers take `actor: Me` though they do not read it: every authenticated request of
 # a user records the identity, admin calls included
@@ -41,10 +41,7 @@ async def _user(db_session: AsyncSession, user_id: uuid.UUID) -> User:
 async def list_users(
     db_session: Session, actor: Me, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> UserList:
-    query = select(User).order_by(col(User.id)).limit(limit + 1)
-    after = decode_cursor(cursor)
-    if after is not None:
-        query = query.where(col(User.id) > after)
+    query = keyset(select(User), col(User.id), decode_cursor(cursor), limit + 1)
     items, next_cursor = page((await db_session.execute(query)).scalars().all(), limit)
     return UserList(items=[UserPublic.model_validate(u) for u in items], next=next_cursor)
 
