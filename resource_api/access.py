@@ -53,14 +53,19 @@ def _household_members(actor: Actor) -> Select[uuid.UUID]:
     )
 
 
+def _shared_into(members: Select[Any]) -> ColumnElement[bool]:
+    """Inventory rows shared into the household whose members `members` selects."""
+    return and_(
+        col(Inventory.is_household_shared) == true(),
+        col(Inventory.owner_id).in_(members),
+    )
+
+
 def _shared_with(actor: Actor) -> ColumnElement[bool]:
     """Inventory rows shared into the actor's household."""
     if actor.household_id is None:
         return false()
-    return and_(
-        col(Inventory.is_household_shared) == true(),
-        col(Inventory.owner_id).in_(_household_members(actor)),
-    )
+    return _shared_into(_household_members(actor))
 
 
 def _shared_with_now(actor: Actor) -> ColumnElement[bool]:
@@ -75,10 +80,7 @@ def _shared_with_now(actor: Actor) -> ColumnElement[bool]:
         .join(mine, mine.c.household_id == theirs.c.household_id)
         .where(mine.c.user_id == actor.user_id)
     )
-    return and_(
-        col(Inventory.is_household_shared) == true(),
-        col(Inventory.owner_id).in_(housemates),
-    )
+    return _shared_into(housemates)
 
 
 def _owns(actor: Actor, owner: Mapped[uuid.UUID]) -> ColumnElement[bool]:
@@ -142,11 +144,7 @@ def _shared_product_ids(
         # Per member, an ordered range of the (owner_id, is_household_shared, product_id)
         # index cut to one page (LATERAL), so the cost is members x page, not the number of
         # shared rows. SQLite has no LATERAL; the plain form below means the same.
-        members = (
-            select(col(HouseholdMembership.user_id))
-            .where(col(HouseholdMembership.household_id) == actor.household_id)
-            .subquery()
-        )
+        members = _household_members(actor).subquery()
         per_member = select(col(Inventory.product_id)).where(
             col(Inventory.owner_id) == members.c.user_id,
             col(Inventory.is_household_shared) == true(),
