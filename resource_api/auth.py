@@ -20,6 +20,7 @@ from resource_api.errors import (
     MissingCredentials,
     Unauthorized,
     Unavailable,
+    bearer_challenge,
 )
 from resource_api.models import UNSTORABLE
 from shared import InvalidToken, Principal, ProviderError, TokenProfile, TokenVerifier
@@ -34,7 +35,6 @@ READ_SCOPE = "inventory:read"
 MAX_SUBJECT_CHARS = 255
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-_UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x7e]|["\\]')
 
 
 @dataclass(frozen=True)
@@ -144,13 +144,13 @@ def _bearer_token(authorization: str | None) -> str:
     if not authorization or not authorization.strip():
         # RFC 6750 §3.1: a request without credentials gets a challenge and no error code
         raise MissingCredentials(
-            "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            "a bearer token is required", headers={"WWW-Authenticate": bearer_challenge()}
         )
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer":
         raise MissingCredentials(
             "the Authorization header must use the Bearer scheme",
-            headers={"WWW-Authenticate": "Bearer"},
+            headers={"WWW-Authenticate": bearer_challenge()},
         )
     token = token.strip()
     if not _B64TOKEN.fullmatch(token):
@@ -159,12 +159,9 @@ def _bearer_token(authorization: str | None) -> str:
 
 
 def _invalid(description: str) -> Unauthorized:
-    safe = _UNSAFE_IN_QUOTES.sub("", description)[:200]
     # RFC 6750 §3: error and error_description attributes of the challenge
-    return Unauthorized(
-        description,
-        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{safe}"'},
-    )
+    challenge = bearer_challenge("invalid_token", description)
+    return Unauthorized(description, headers={"WWW-Authenticate": challenge})
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -181,11 +178,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
             description = "more than one Authorization header"
             raise BadRequest(
                 description,
-                headers={
-                    "WWW-Authenticate": (
-                        f'Bearer error="invalid_request", error_description="{description}"'
-                    )
-                },
+                headers={"WWW-Authenticate": bearer_challenge("invalid_request", description)},
             )
         caller = await self.authenticator.authenticate(values[0] if values else None)
         return AuthenticationResult(user=caller, auth=None)

@@ -6,6 +6,7 @@ details go to the log only.
 """
 
 import logging
+import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -24,6 +25,24 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 5  # seconds a client should wait when the database is unreachable
+# what cannot stand inside a quoted-string of a challenge: quotes, backslashes, non-ASCII
+_UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def bearer_challenge(
+    error: str | None = None, description: str | None = None, scope: str | None = None
+) -> str:
+    """A `WWW-Authenticate` Bearer challenge (RFC 6750 §3): bare without arguments, else
+    with `error`, `scope` and `error_description` (at most 200 characters), in that order,
+    each stripped of what cannot stand in a quoted-string."""
+    params = []
+    if error is not None:
+        params.append(f'error="{_UNSAFE_IN_QUOTES.sub("", error)}"')
+    if scope is not None:
+        params.append(f'scope="{_UNSAFE_IN_QUOTES.sub("", scope)}"')
+    if description is not None:
+        params.append(f'error_description="{_UNSAFE_IN_QUOTES.sub("", description)[:200]}"')
+    return "Bearer " + ", ".join(params) if params else "Bearer"
 
 
 class ApiError(Exception):

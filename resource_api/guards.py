@@ -10,7 +10,12 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from resource_api.auth import READ_SCOPE, Caller
-from resource_api.errors import Forbidden, InsufficientScope, MissingCredentials
+from resource_api.errors import (
+    Forbidden,
+    InsufficientScope,
+    MissingCredentials,
+    bearer_challenge,
+)
 
 
 def _caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
@@ -21,7 +26,7 @@ def _caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
     if not isinstance(caller, Caller):
         # RFC 6750 §3.1: no credentials, a bare challenge
         raise MissingCredentials(
-            "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            "a bearer token is required", headers={"WWW-Authenticate": bearer_challenge()}
         )
     return caller
 
@@ -31,15 +36,9 @@ def readers(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler)
     caller = _caller(connection)
     if caller.is_service and READ_SCOPE not in caller.principal.scopes:
         # RFC 6750 §3.1: insufficient_scope, naming the scope needed
-        raise InsufficientScope(
-            f"the {READ_SCOPE} scope is required",
-            headers={
-                "WWW-Authenticate": (
-                    f'Bearer error="insufficient_scope", scope="{READ_SCOPE}", '
-                    f'error_description="the {READ_SCOPE} scope is required"'
-                )
-            },
-        )
+        description = f"the {READ_SCOPE} scope is required"
+        challenge = bearer_challenge("insufficient_scope", description, scope=READ_SCOPE)
+        raise InsufficientScope(description, headers={"WWW-Authenticate": challenge})
 
 
 def users(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
