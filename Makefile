@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 
-.PHONY: demo test lint bench install install-node help
+.PHONY: demo test lint bench install install-node services help
 
 help:
 	@echo "make demo   - run the whole stack (provider, resource API, BFF, demo SPA) on loopback"
@@ -23,7 +23,11 @@ install-node:
 		cd infra/oidc-provider && npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
-test: install install-node
+# PostgreSQL, Redis and chromium from Debian when missing, started with the access the tests use
+services:
+	bash .ci/services.sh
+
+test: install install-node services
 	$(UV) run pytest $(PYTEST_ARGS)
 
 lint: install
