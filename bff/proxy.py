@@ -188,17 +188,24 @@ async def proxy(request: Request) -> Response:
 
     session, dirty = current.session, current.dirty
     refreshed = False
+    #: Set-Cookie lines of a session written right after its refresh: they go on whatever
+    #: response this request ends with
+    saved: list[str] = []
     started = bff.clock()
     if bff.refresher.due(session):
         outcome = await _refresh(bff, session, cookies)
         if isinstance(outcome, Response):
             return outcome
-        session, dirty, refreshed = outcome, True, True
+        refreshed = True
+        if outcome is not session:
+            session, dirty, saved = outcome, False, await bff.save_quietly(outcome, cookies)
 
     try:
         url = bff.upstream_target(rest, query)
     except httpx.InvalidURL:
-        return json_error(400, "invalid_path", error_description="not a forwardable URL")
+        return _with(
+            json_error(400, "invalid_path", error_description="not a forwardable URL"), saved
+        )
     has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
     for attempt in (0, 1):
         # httpx.Request, not client.build_request: the client's default headers (its
@@ -214,10 +221,10 @@ async def proxy(request: Request) -> Response:
             upstream = await bff.upstream.handle_async_request(upstream_request)
         except httpx.TimeoutException:
             logger.warning("upstream timed out")
-            return json_error(504, "upstream_timeout")
+            return _with(json_error(504, "upstream_timeout"), saved)
         except httpx.HTTPError as exc:
             logger.warning("upstream unreachable: %s", type(exc).__name__)
-            return json_error(502, "upstream_unavailable")
+            return _with(json_error(502, "upstream_unavailable"), saved)
         retry = (
             attempt == 0
             and not refreshed
@@ -235,7 +242,9 @@ async def proxy(request: Request) -> Response:
         outcome = await _refresh(bff, session, cookies)
         if isinstance(outcome, Response):
             return outcome
-        session, dirty, refreshed = outcome, True, True
+        refreshed = True
+        if outcome is not session:
+            session, dirty, saved = outcome, False, await bff.save_quietly(outcome, cookies)
 
     headers = _response_headers(upstream.headers.raw)
     streamed: Response
@@ -254,8 +263,13 @@ async def proxy(request: Request) -> Response:
     # refresh may have completed meanwhile: leave the cookie to a later request.
     touch_only = not refreshed and not current.stale_key
     if dirty and not (touch_only and bff.clock() - started >= bff.sessions.touch_interval_s):
-        bff.add_cookies(streamed, await bff.save_quietly(session, cookies))
-    return streamed
+        saved = await bff.save_quietly(session, cookies)
+    return _with(streamed, saved)
+
+
+def _with(response: Response, cookie_lines: list[str]) -> Response:
+    BFF.add_cookies(response, cookie_lines)
+    return response
 
 
 class RelayedResponse(Response):
