@@ -15,24 +15,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.clock import FakeClock
 from tests.support.tokens import TokenFactory, generate_key
 
 ISSUER = "https://idp.test"
 CLIENT_ID = "bff-client"
 UPSTREAM = "http://api.test"
 PUBLIC_URL = "https://app.test"
-START = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

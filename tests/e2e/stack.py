@@ -6,7 +6,6 @@ Logs go to `test-artifacts/e2e/<stack>/`, kept after the run for CI to collect.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import secrets
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 
 from infra.stack import ServiceSpec, Stack, free_port, python_module
+from tests.support import pg
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_DIR = ROOT / "infra" / "oidc-provider"
@@ -33,33 +33,16 @@ SERVICE_CLIENT_ID = "inventory-service"
 #: Generous: CI machines are small and busy, in seconds.
 READY_TIMEOUT_S = 120.0
 
-PG_ADMIN_DSN = os.environ.get("E2E_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-
 
 def _session_key(kid: str) -> str:
     return f"{kid}:{base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b'=').decode()}"
 
 
-async def _pg(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @contextmanager
 def throwaway_database() -> Iterator[str]:
     """A fresh PostgreSQL database; yields its SQLAlchemy asyncpg URL and drops it after."""
-    name = f"e2e_{secrets.token_hex(6)}"
-    asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with pg.throwaway_database("e2e") as name:
+        yield pg.sqlalchemy_url(name)
 
 
 @dataclass

@@ -2,9 +2,6 @@
 tokens minted by `TokenFactory`, and keys served to the verifier through `MockTransport`.
 """
 
-import asyncio
-import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,39 +15,20 @@ from resource_api.app import create_app
 from resource_api.db import create_engine
 from resource_api.migrate import upgrade
 from resource_api.settings import Settings, load_settings
+from tests.support.pg import database_dsn, sqlalchemy_url, throwaway_database
 from tests.support.tokens import AUDIENCE, ISSUER, TokenFactory
 
-PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 SERVICE_CLIENT = "svc-reporting"
 BASE_URL = "http://api.test"
 TOKEN_LIFETIME_S = 3600  # longer than any test session
 TABLES = "inventory, household_memberships, products, households, users"
 
 
-async def _admin(sql: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-def sqlalchemy_url(database: str) -> str:
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{database}"
-
-
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh database with a random name, dropped at the end of the session."""
-    name = f"resource_api_test_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    # a throwaway database need not survive a crash: skip the fsync at every commit
-    asyncio.run(_admin(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-    try:
+    with throwaway_database("resource_api_test") as name:
         yield name
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -99,10 +77,6 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
-
-
-def database_dsn(database: str) -> str:
-    return PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
 
 
 async def truncate(database: str) -> None:

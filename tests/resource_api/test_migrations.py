@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -11,14 +10,8 @@ from typing import Any
 import asyncpg
 
 from resource_api.migrate import downgrade, upgrade
-from tests.resource_api.conftest import (
-    _admin,
-    database_dsn,
-    make_settings,
-    serve_app,
-    sqlalchemy_url,
-    user_headers,
-)
+from tests.resource_api.conftest import make_settings, serve_app, user_headers
+from tests.support.pg import database_dsn, sqlalchemy_url, throwaway_database
 from tests.support.tokens import TokenFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,9 +42,7 @@ def _migrate_cli(url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_postgresql_round_trip_and_idempotent_migrate() -> None:
-    name = f"resource_api_migrations_{secrets.token_hex(6)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
+    with throwaway_database("resource_api_migrations") as name:
         url = sqlalchemy_url(name)
         upgrade(url)
         assert asyncio.run(_tables(name)) == TABLES
@@ -64,8 +55,6 @@ def test_postgresql_round_trip_and_idempotent_migrate() -> None:
             result = _migrate_cli(url, ROOT)
             assert result.returncode == 0, result.stderr
         assert asyncio.run(_tables(name)) == TABLES
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_migrate_reports_an_unreachable_database_in_one_line(tmp_path: Path) -> None:

@@ -8,24 +8,10 @@ import pytest
 
 from shared import JWKSCache, TokenVerifier
 from shared.fetch import RetryPolicy
+from tests.support.clock import FakeClock
 from tests.support.tokens import ISSUER, TokenFactory, generate_key
 
 JWKS_URL = f"{ISSUER}/jwks"
-#: a fixed "now" for every deterministic test (2023-11-14T22:13:20Z)
-NOW = 1_700_000_000.0
-
-
-class FakeClock:
-    """An injectable clock that only moves when told to."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class RecordedSleep:

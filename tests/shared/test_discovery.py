@@ -9,7 +9,8 @@ import respx
 
 from shared import MetadataCache, ProviderError, ProviderMetadata
 from shared.fetch import RetryPolicy
-from tests.shared.conftest import FakeClock, RecordedSleep
+from tests.shared.conftest import RecordedSleep
+from tests.support.clock import FakeClock
 
 ISSUER = "https://idp.test"
 WELL_KNOWN = f"{ISSUER}/.well-known/openid-configuration"

@@ -4,6 +4,7 @@ import pytest
 
 from shared.errors import ProviderError
 from shared.freshness import Freshness
+from tests.support.clock import FakeClock
 
 
 class Source:
@@ -22,20 +23,12 @@ class Source:
             raise ProviderError("down")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def schedule(source: Source, clock: Clock) -> Freshness:
+def schedule(source: Source, clock: FakeClock) -> Freshness:
     return Freshness(source, what="doc", ttl_s=60, error_backoff_s=5, clock=clock)
 
 
 async def test_fresh_for_the_ttl_then_refetched() -> None:
-    source, clock = Source(), Clock()
+    source, clock = Source(), FakeClock()
     fresh = schedule(source, clock)
     assert await fresh.refresh_if_stale() is True
     clock.now += 59
@@ -46,7 +39,7 @@ async def test_fresh_for_the_ttl_then_refetched() -> None:
 
 
 async def test_nothing_ever_loaded_raises_and_backs_off() -> None:
-    source, clock = Source(), Clock()
+    source, clock = Source(), FakeClock()
     source.failing = True
     fresh = schedule(source, clock)
     with pytest.raises(ProviderError, match="down"):
@@ -61,7 +54,7 @@ async def test_nothing_ever_loaded_raises_and_backs_off() -> None:
 
 
 async def test_failed_refetch_keeps_the_cached_copy_and_backs_off() -> None:
-    source, clock = Source(), Clock()
+    source, clock = Source(), FakeClock()
     fresh = schedule(source, clock)
     await fresh.refresh()
     source.failing = True
@@ -74,7 +67,7 @@ async def test_failed_refetch_keeps_the_cached_copy_and_backs_off() -> None:
 
 
 async def test_concurrent_refreshes_share_one_fetch() -> None:
-    source, clock = Source(), Clock()
+    source, clock = Source(), FakeClock()
     source.gate = asyncio.Event()
     fresh = schedule(source, clock)
     waiters = [asyncio.ensure_future(fresh.refresh()) for _ in range(20)]
@@ -90,4 +83,4 @@ async def test_concurrent_refreshes_share_one_fetch() -> None:
 @pytest.mark.parametrize(("ttl_s", "backoff_s"), [(0, 5), (60, -1)])
 def test_bad_schedule_is_refused(ttl_s: float, backoff_s: float) -> None:
     with pytest.raises(ValueError, match="ttl_s"):
-        Freshness(Source(), what="doc", ttl_s=ttl_s, error_backoff_s=backoff_s, clock=Clock())
+        Freshness(Source(), what="doc", ttl_s=ttl_s, error_backoff_s=backoff_s, clock=FakeClock())

@@ -12,7 +12,8 @@ from joserfc.jwk import OctKey, RSAKey
 
 from shared import InvalidToken, JWKSCache, ProviderError, TokenProfile
 from shared.fetch import RetryPolicy
-from tests.shared.conftest import JWKS_URL, NOW, FakeClock, make_verifier
+from tests.shared.conftest import JWKS_URL, make_verifier
+from tests.support.clock import NOW, FakeClock
 from tests.support.tokens import AUDIENCE, TokenFactory, generate_key
 
 ACCESS = TokenProfile.access_token((AUDIENCE,), ("at+jwt",))

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from shared import InvalidToken, JWKSCache, TokenProfile, TokenVerifier
-from tests.shared.conftest import JWKS_URL, NOW, FakeClock
+from tests.shared.conftest import JWKS_URL
+from tests.support.clock import NOW, FakeClock
 from tests.support.tokens import AUDIENCE, ISSUER, TokenFactory, b64url, b64url_decode, sign_raw
 
 PROFILES = [

@@ -15,7 +15,8 @@ from joserfc.jwk import OctKey
 
 from shared import InvalidToken, ProviderError, TokenProfile, TokenVerifier, VerifiedToken
 from shared.verifier import BACKCHANNEL_LOGOUT_EVENT, MAX_TOKEN_BYTES
-from tests.shared.conftest import JWKS_URL, NOW, FakeClock, make_verifier
+from tests.shared.conftest import JWKS_URL, make_verifier
+from tests.support.clock import NOW, FakeClock
 from tests.support.tokens import (
     AUDIENCE,
     ISSUER,
