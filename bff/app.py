@@ -7,8 +7,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from bff import auth, health
@@ -17,6 +20,7 @@ from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
 from bff.logs import RequestIdMiddleware
 from bff.oidc import Provider
+from bff.pages import error_page, json_error
 from bff.proxy import proxy
 from bff.refresh import Refresher, cache_ttl
 from bff.session.factory import build_backends
@@ -39,6 +43,24 @@ class RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
 
 
 API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: how long a client should wait before retrying while the session store is away, in seconds
+STORE_RETRY_AFTER_S = 5
+
+
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    """Redis (sessions, revocations, one-time markers, the refresh lock) is unreachable.
+
+    Fail closed: without the store no session can be trusted (a revocation may be missed),
+    but it is the store's outage, not the user's session that ended: 503, never 500 and
+    never a logout (RFC 9110 §15.6.4 with Retry-After)."""
+    logger.warning("session store unavailable: %s", type(exc).__name__)
+    response: Response
+    if request.url.path in ("/auth/login", "/auth/callback"):  # browser navigations
+        response = error_page("session_store_unavailable", 503)
+    else:
+        response = json_error(503, "session_store_unavailable")
+    response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+    return response
 
 
 def create_app(
@@ -129,7 +151,12 @@ def create_app(
         Route("/api/{path:path}", proxy, methods=API_METHODS),
         Mount("/", app=SPAStaticFiles(settings.static_dir)),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={RedisError: store_unavailable},
+        lifespan=lifespan,
+    )
     app.state.bff = bff
     app.state.backends = backends
     return app

@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -61,6 +62,8 @@ async def callback(request: Request) -> Response:
     bff: BFF = request.app.state.bff
     try:
         return await _callback(bff, request)
+    except RedisError:
+        raise  # the store's outage, not a bad callback: the app's 503 page (retry later)
     except Exception:  # SPEC: any failure is a 400 page, never a 500
         logger.exception("callback failed unexpectedly")
         return error_page("server_error")
