@@ -61,6 +61,9 @@ class E2EStack:
     log_dir: Path
     stack: Stack = field(repr=False)
     bff_extra_env: dict[str, str] = field(default_factory=dict, repr=False)
+    api_extra_env: dict[str, str] = field(default_factory=dict, repr=False)
+    #: where the provider process listens, when a relay serves `idp_port` (the issuer's port)
+    provider_port: int | None = None
 
     @property
     def issuer(self) -> str:
@@ -98,7 +101,7 @@ class E2EStack:
         env = {
             **_clean_env(),
             "OIDC_HOST": HOST,
-            "OIDC_PORT": str(self.idp_port),
+            "OIDC_PORT": str(self.provider_port or self.idp_port),
             "OIDC_ISSUER": self.issuer,
             "OIDC_BFF_CLIENT_ID": BFF_CLIENT_ID,
             "OIDC_BFF_CLIENT_SECRET": self.bff_client_secret,
@@ -114,7 +117,8 @@ class E2EStack:
             argv=[shutil.which("node") or "node", "server.mjs"],
             env=env,
             cwd=PROVIDER_DIR,
-            ready_url=f"{self.issuer}/.well-known/openid-configuration",
+            ready_url=f"http://{HOST}:{self.provider_port or self.idp_port}"
+            "/.well-known/openid-configuration",
             ready_timeout_s=READY_TIMEOUT_S,
             log_path=self.log_dir / "provider.log",
         )
@@ -129,6 +133,7 @@ class E2EStack:
             "API_PORT": str(self.api_port),
             "API_SERVICE_CLIENTS": SERVICE_CLIENT_ID,
             "API_ADMIN_GROUPS": "admin",
+            **self.api_extra_env,
         }
         return ServiceSpec(
             name="resource-api",
