@@ -8,7 +8,7 @@ same key ring: a copy of the Redis data alone reveals no token.
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
@@ -146,8 +146,23 @@ class RedisRefreshResults:
         await self._redis.delete(f"{self._prefix}refresh-lock:{key}")
 
 
+#: Redis connections one BFF process may open; requests beyond wait for a free one
+MAX_CONNECTIONS = 64
+#: how long a request waits for a free connection before it is a 503, in seconds
+POOL_TIMEOUT_S = 5
+
+
 def connect(url: str) -> Redis:
-    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+    # A blocking pool: a burst of requests queues for a connection instead of failing at
+    # the pool's limit (redis-py's default pool raises MaxConnectionsError at 100).
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_TIMEOUT_S,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+    )
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it too
 
 
 __all__ = [

@@ -1,5 +1,6 @@
 """One contract suite run against every store and every revocation list (cookie, Redis)."""
 
+import asyncio
 import base64
 import os
 import uuid
@@ -243,3 +244,17 @@ async def test_redis_refresh_lock_is_exclusive(redis: tuple[Redis, str]) -> None
     assert await results.acquire("k", 15) is False
     await results.release("k")
     assert await results.acquire("k", 15) is True
+
+
+async def test_a_burst_beyond_the_pool_waits_instead_of_failing() -> None:
+    """More concurrent Redis calls than the pool has connections queue for one (redis-py's
+    default pool raised MaxConnectionsError at 100: a refresh storm answered 503)."""
+    from bff.session.redis import MAX_CONNECTIONS, connect
+
+    async with redis_namespace() as (_, prefix):
+        client = connect(REDIS_URL)
+        try:
+            burst = [client.get(f"{prefix}burst:{i}") for i in range(MAX_CONNECTIONS * 4)]
+            assert await asyncio.gather(*burst) == [None] * (MAX_CONNECTIONS * 4)
+        finally:
+            await client.aclose()
