@@ -74,16 +74,17 @@ def create_app(
     """Build the app.
 
     `http_client` (provider calls), `upstream_transport` (the proxy), `clock` and `retry`
-    (provider fetches) are seams for tests. By default one pooled transport serves both:
-    the proxy sends through it directly (no client-level cookie, auth or redirect
-    handling on the hot path), the provider calls through an `httpx.AsyncClient` on it.
+    (provider fetches) are seams for tests. The proxy sends through its pooled transport
+    directly (no client-level cookie, auth or redirect handling on the hot path); the
+    provider calls go through an `httpx.AsyncClient` with a pool of their own, so a token
+    refresh never queues behind a burst of slow upstream requests for a connection.
     """
     pool = httpx.AsyncHTTPTransport(
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
         trust_env=False,
     )
     client = http_client or httpx.AsyncClient(
-        transport=pool,
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         timeout=httpx.Timeout(10.0, connect=5.0),
         follow_redirects=False,
         trust_env=False,
