@@ -26,6 +26,11 @@ import httpx
 __all__ = ["ServiceSpec", "Stack", "StartError", "free_port", "port_is_free", "python_module"]
 
 
+#: what a failure report quotes of a service's output
+TAIL_LINES = 40
+TAIL_BYTES = 64 * 1024
+
+
 class StartError(RuntimeError):
     """A service exited or did not become ready in time; the message has its last lines."""
 
@@ -46,42 +51,56 @@ class ServiceSpec:
 
 
 class _Running:
+    """One child process. With a `log_path`, the child writes its output straight into that
+    file: a pipe pumped by a thread of this process would stall the child whenever this
+    process is busy (the thread waits for the GIL, the pipe fills, the child's next log
+    line blocks), which under load throttled the services to a few requests a second."""
+
     def __init__(self, spec: ServiceSpec, echo: Callable[[str], None]) -> None:
         self.spec = spec
-        self.tail: deque[str] = deque(maxlen=40)
-        self._log: IO[str] | None = None
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._log: IO[bytes] | None = None
+        self._reader: threading.Thread | None = None
         if spec.log_path is not None:
             spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = spec.log_path.open("a", encoding="utf-8", errors="replace")
+            self._log = spec.log_path.open("ab")
         self.popen = subprocess.Popen(
             list(spec.argv),
             env=dict(spec.env),
             cwd=spec.cwd,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=self._log if self._log is not None else subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
             start_new_session=True,  # own process group: signals go to the whole group
         )
         self._echo = echo
-        self._reader = threading.Thread(target=self._pump, name=f"{spec.name}-output", daemon=True)
-        self._reader.start()
+        if self._log is None:
+            self._reader = threading.Thread(
+                target=self._pump, name=f"{spec.name}-output", daemon=True
+            )
+            self._reader.start()
 
     def _pump(self) -> None:
         assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            line = line.rstrip("\n")
+        for raw in self.popen.stdout:
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
             self.tail.append(line)
-            if self._log is not None:
-                self._log.write(line + "\n")
-                self._log.flush()
-            else:
-                self._echo(f"[{self.spec.name}] {line}")
+            self._echo(f"[{self.spec.name}] {line}")
+
+    def last_lines(self) -> list[str]:
+        if self.spec.log_path is None:
+            return list(self.tail)
+        with contextlib.suppress(OSError), self.spec.log_path.open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - TAIL_BYTES))
+            text = log.read().decode("utf-8", errors="replace")
+            return text.splitlines()[-TAIL_LINES:]
+        return []
 
     def describe_failure(self, reason: str) -> str:
-        self._reader.join(timeout=1)
-        lines = "\n".join(f"    {line}" for line in self.tail) or "    (no output)"
+        if self._reader is not None:
+            self._reader.join(timeout=1)
+        lines = "\n".join(f"    {line}" for line in self.last_lines()) or "    (no output)"
         where = f" (full log: {self.spec.log_path})" if self.spec.log_path else ""
         return f"{self.spec.name}: {reason}{where}; last output:\n{lines}"
 
@@ -90,7 +109,8 @@ class _Running:
             os.killpg(self.popen.pid, signum)
 
     def close(self) -> None:
-        self._reader.join(timeout=2)
+        if self._reader is not None:
+            self._reader.join(timeout=2)
         if self.popen.stdout is not None:
             self.popen.stdout.close()
         if self._log is not None:
