@@ -158,6 +158,13 @@ class Stack:
         """Services that have exited on their own, with their status."""
         return [(r.spec.name, code) for r in self._running if (code := r.popen.poll()) is not None]
 
+    def pid(self, name: str) -> int:
+        """The process id of the running service `name` (KeyError when there is none)."""
+        for running in self._running:
+            if running.spec.name == name:
+                return running.popen.pid
+        raise KeyError(name)
+
     def stop(self, name: str | None = None) -> None:
         """SIGTERM each process group (all, or just `name`), then SIGKILL what lingers."""
         targets = [r for r in reversed(self._running) if name in (None, r.spec.name)]
