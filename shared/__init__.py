@@ -5,24 +5,14 @@ Nothing here imports a web framework or either application (STYLE rule 1).
 
 from shared.clock import Clock, system_clock
 from shared.discovery import MetadataCache, ProviderMetadata
-from shared.errors import (
-    AuthError,
-    InsufficientScope,
-    InvalidRequest,
-    InvalidToken,
-    ProviderError,
-    SharedError,
-)
+from shared.errors import InvalidToken, ProviderError, SettingsError, SharedError
 from shared.fetch import RetryPolicy
 from shared.jwks import JWKSCache
 from shared.principal import Principal
 from shared.verifier import TokenProfile, TokenVerifier, VerifiedToken
 
 __all__ = [
-    "AuthError",
     "Clock",
-    "InsufficientScope",
-    "InvalidRequest",
     "InvalidToken",
     "JWKSCache",
     "MetadataCache",
@@ -30,6 +20,7 @@ __all__ = [
     "ProviderError",
     "ProviderMetadata",
     "RetryPolicy",
+    "SettingsError",
     "SharedError",
     "TokenProfile",
     "TokenVerifier",
