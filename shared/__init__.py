@@ -3,6 +3,7 @@
 Nothing here imports a web framework or either application (STYLE rule 1).
 """
 
+from shared.b64 import b64url_decode, b64url_encode
 from shared.clock import Clock, system_clock
 from shared.discovery import MetadataCache, ProviderMetadata
 from shared.errors import InvalidToken, ProviderError, SettingsError, SharedError
@@ -25,5 +26,7 @@ __all__ = [
     "TokenProfile",
     "TokenVerifier",
     "VerifiedToken",
+    "b64url_decode",
+    "b64url_encode",
     "system_clock",
 ]

@@ -13,7 +13,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jwe
 from joserfc.jwk import OctKey
 
-from shared import InvalidToken, ProviderError, TokenProfile, TokenVerifier, VerifiedToken
+from shared import (
+    InvalidToken,
+    ProviderError,
+    TokenProfile,
+    TokenVerifier,
+    VerifiedToken,
+    b64url_decode,
+)
 from shared.verifier import BACKCHANNEL_LOGOUT_EVENT, MAX_TOKEN_BYTES
 from tests.shared.conftest import JWKS_URL, make_verifier
 from tests.support.clock import NOW, FakeClock
@@ -22,7 +29,6 @@ from tests.support.tokens import (
     ISSUER,
     TokenFactory,
     b64url,
-    b64url_decode,
     forge_hs256,
     forge_unsigned,
     generate_key,

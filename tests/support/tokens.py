@@ -4,7 +4,6 @@ Also the raw-forging helpers the attack tests need, for tokens joserfc refuses t
 (HS256 keyed with an RSA public key, `alg: none`, arbitrary headers).
 """
 
-import base64
 import hashlib
 import hmac
 import json
@@ -18,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
+
+from shared import b64url_encode
 
 ISSUER = "https://idp.test"
 AUDIENCE = "https://api.test"
@@ -45,11 +46,7 @@ def b64url(data: bytes | str | Mapping[str, Any]) -> str:
         data = json.dumps(data, separators=(",", ":"))
     if isinstance(data, str):
         data = data.encode()
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    return b64url_encode(data)
 
 
 def forge_hs256(header: Mapping[str, Any], claims: Mapping[str, Any], secret: bytes) -> str:
