@@ -47,7 +47,7 @@ PROFILES = {
     "id_nonce": TokenProfile.id_token(CLIENT_ID, nonce="n-0S6_WzA2Mj"),
     "logout": TokenProfile.logout_token(CLIENT_ID),
 }
-LOGOUT_EVENTS = {BACKCHANNEL_LOGOUT_EVENT: {}}
+LOGOUT_EVENTS: dict[str, dict[str, Any]] = {BACKCHANNEL_LOGOUT_EVENT: {}}
 
 
 @dataclass
