@@ -5,11 +5,12 @@ Nothing here imports a web framework or either application (STYLE rule 1).
 
 from shared.b64 import b64url_decode, b64url_encode
 from shared.clock import Clock, system_clock
-from shared.discovery import MetadataCache, ProviderMetadata
+from shared.discovery import MetadataCache, ProviderMetadata, check_issuer, is_loopback_host
 from shared.errors import InvalidToken, ProviderError, SettingsError, SharedError
 from shared.fetch import RetryPolicy
 from shared.jwks import JWKSCache
 from shared.principal import Principal
+from shared.settings import describe, load_or_exit
 from shared.verifier import TokenProfile, TokenVerifier, VerifiedToken
 
 __all__ = [
@@ -28,5 +29,9 @@ __all__ = [
     "VerifiedToken",
     "b64url_decode",
     "b64url_encode",
+    "check_issuer",
+    "describe",
+    "is_loopback_host",
+    "load_or_exit",
     "system_clock",
 ]
