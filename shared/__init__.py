@@ -8,13 +8,15 @@ from shared.clock import Clock, system_clock
 from shared.discovery import MetadataCache, ProviderMetadata, check_issuer, is_loopback_host
 from shared.errors import InvalidToken, ProviderError, SettingsError, SharedError
 from shared.fetch import RetryPolicy
+from shared.introspection import Introspector, basic_authorization
 from shared.jwks import JWKSCache
 from shared.principal import Principal
 from shared.settings import describe, load_or_exit
-from shared.verifier import TokenProfile, TokenVerifier, VerifiedToken
+from shared.verifier import TokenProfile, TokenVerifier, VerifiedToken, looks_like_jws
 
 __all__ = [
     "Clock",
+    "Introspector",
     "InvalidToken",
     "JWKSCache",
     "MetadataCache",
@@ -29,9 +31,11 @@ __all__ = [
     "VerifiedToken",
     "b64url_decode",
     "b64url_encode",
+    "basic_authorization",
     "check_issuer",
     "describe",
     "is_loopback_host",
     "load_or_exit",
+    "looks_like_jws",
     "system_clock",
 ]
