@@ -11,6 +11,7 @@ from shared.fetch import RetryPolicy
 from shared.introspection import Introspector, basic_authorization
 from shared.jwks import JWKSCache
 from shared.principal import Principal
+from shared.request_log import RequestIdFilter, RequestLogMiddleware, current_request_id
 from shared.settings import describe, load_or_exit
 from shared.verifier import TokenProfile, TokenVerifier, VerifiedToken, looks_like_jws
 
@@ -23,6 +24,8 @@ __all__ = [
     "Principal",
     "ProviderError",
     "ProviderMetadata",
+    "RequestIdFilter",
+    "RequestLogMiddleware",
     "RetryPolicy",
     "SettingsError",
     "SharedError",
@@ -33,6 +36,7 @@ __all__ = [
     "b64url_encode",
     "basic_authorization",
     "check_issuer",
+    "current_request_id",
     "describe",
     "is_loopback_host",
     "load_or_exit",
