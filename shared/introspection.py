@@ -17,9 +17,7 @@ so the caller builds one `Principal` from either.
 import base64
 import hashlib
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -28,6 +26,7 @@ import httpx
 from shared.clock import Clock, system_clock
 from shared.discovery import MetadataCache
 from shared.errors import InvalidToken, ProviderError, SharedError
+from shared.expiring import ExpiringLRU
 from shared.fetch import RetryPolicy, post_form_json
 from shared.profiles import TokenProfile
 from shared.singleflight import KeyedSingleFlight
@@ -55,13 +54,6 @@ def basic_authorization(client_id: str, client_secret: str) -> str:
     user = quote_plus(client_id, safe="")
     password = quote_plus(client_secret, safe="")
     return "Basic " + base64.b64encode(f"{user}:{password}".encode("ascii")).decode("ascii")
-
-
-@dataclass(frozen=True)
-class _Entry:
-    outcome: Outcome
-    #: Unix time (seconds) after which the entry is not served
-    until: float
 
 
 class Introspector:
@@ -112,13 +104,12 @@ class Introspector:
         self._profile = profile
         self._positive_s = cache_s if profile.cacheable else 0.0
         self._negative_s = min(negative_cache_s, self._positive_s)
-        self._max_entries = max_entries
         self._leeway_s = leeway_s
         self._error_backoff_s = error_backoff_s
         self._clock = clock
         self._retry = retry or RetryPolicy(attempts=2)
         self._observe = observe or (lambda outcome: None)
-        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._cache: ExpiringLRU[bytes, Outcome] = ExpiringLRU(max_entries, clock)
         self._flight: KeyedSingleFlight[bytes, Outcome] = KeyedSingleFlight()
         self._failed_at: float | None = None
 
@@ -154,7 +145,7 @@ class Introspector:
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("token too large")
         key = hashlib.sha256(token.encode()).digest()
-        outcome = self._cached(key)
+        outcome = self._cache.get(key)
         if outcome is None:
             outcome = await self._flight.run(key, lambda: self._ask(token, key))
         if isinstance(outcome, InvalidToken):
@@ -163,19 +154,9 @@ class Introspector:
             raise InvalidToken(outcome.description)
         return outcome
 
-    def _cached(self, key: bytes) -> Outcome | None:
-        entry = self._cache.get(key)
-        if entry is None:
-            return None
-        if entry.until <= self._clock():
-            del self._cache[key]
-            return None
-        self._cache.move_to_end(key)
-        return entry.outcome
-
     async def _ask(self, token: str, key: bytes) -> Outcome:
         # a caller that missed the cache just before another's flight stored its answer
-        outcome = self._cached(key)
+        outcome = self._cache.get(key)
         if outcome is not None:
             return outcome
         if self._failed_at is not None and self._clock() - self._failed_at < self._error_backoff_s:
@@ -256,14 +237,6 @@ class Introspector:
         if isinstance(outcome, InvalidToken):
             until = now + self._negative_s
         else:
-            until = now + self._positive_s
-            exp = outcome.claims.get("exp")
-            # never past exp (SPEC); int and float compare exactly, however large
-            if isinstance(exp, int | float) and not isinstance(exp, bool):
-                until = min(until, exp)
-        if until <= now or not self._max_entries:
-            return
-        self._cache[key] = _Entry(outcome, until)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
+            # never past exp (SPEC "API_INTROSPECTION_CACHE_S")
+            until = min(now + self._positive_s, outcome.expires_at)
+        self._cache.put(key, outcome, until)

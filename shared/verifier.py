@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import re
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from joserfc.jws import JWSRegistry
 
 from shared.clock import Clock, system_clock
 from shared.errors import InvalidToken, SharedError
+from shared.expiring import ExpiringLRU
 from shared.jwks import _ALG_KEY, JWKSCache
 from shared.profiles import (  # re-exported: callers import these from here too
     BACKCHANNEL_LOGOUT_EVENT,
@@ -100,6 +100,10 @@ def check_claims(
         profile.check(claims)
 
 
+#: sha256 of the token, the profile, and the profile's check (compared by identity)
+_CacheKey = tuple[bytes, TokenProfile, object]
+
+
 @dataclass(frozen=True)
 class VerifiedToken:
     header: Mapping[str, Any]
@@ -107,7 +111,13 @@ class VerifiedToken:
 
     @property
     def expires_at(self) -> float:
-        return float(self.claims["exp"]) if "exp" in self.claims else math.inf
+        """`exp` in Unix seconds; infinity without one (or past a float's range)."""
+        if "exp" not in self.claims:
+            return math.inf
+        try:
+            return float(self.claims["exp"])
+        except OverflowError:  # an integer of hundreds of digits
+            return math.inf
 
 
 class TokenVerifier:
@@ -150,7 +160,7 @@ class TokenVerifier:
         self._clock = clock
         self._max_bytes = max_token_bytes
         self._cache_size = cache_size
-        self._cache: OrderedDict[tuple[bytes, TokenProfile, object], VerifiedToken] = OrderedDict()
+        self._cache: ExpiringLRU[_CacheKey, VerifiedToken] = ExpiringLRU(cache_size, clock)
         self._cache_version = keys.version
 
     async def verify(self, token: object, profile: TokenProfile) -> VerifiedToken:
@@ -234,30 +244,22 @@ class TokenVerifier:
             raise InvalidToken("token type (typ) is not accepted here")
         return header
 
-    async def _cache_get(self, key: tuple[bytes, TokenProfile, object]) -> VerifiedToken | None:
-        if not self._cache:
+    async def _cache_get(self, key: _CacheKey) -> VerifiedToken | None:
+        if not len(self._cache):
             return None
         # a stale key set is refetched first, so a rotation drops the entries below
         await self._keys.refresh_if_stale()
         if self._cache_version != self._keys.version:
             self._cache.clear()
             return None
-        verified = self._cache.get(key)
-        if verified is None:
-            return None
-        if verified.expires_at <= self._clock():
-            del self._cache[key]
-            return None
-        self._cache.move_to_end(key)
-        return verified
+        return self._cache.get(key)
 
-    def _cache_put(self, key: tuple[bytes, TokenProfile, object], verified: VerifiedToken) -> None:
+    def _cache_put(self, key: _CacheKey, verified: VerifiedToken) -> None:
         if self._cache_version != self._keys.version:
             self._cache.clear()
             self._cache_version = self._keys.version
-        self._cache[key] = verified
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        # an entry lives until the token's exp
+        self._cache.put(key, verified, verified.expires_at)
 
     def clear_cache(self) -> None:
         """Forget every verified token (e.g. after a revocation)."""

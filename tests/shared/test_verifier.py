@@ -1,6 +1,7 @@
 """`shared.verifier`: the token attack matrix and the verified-token cache."""
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -620,3 +621,9 @@ async def test_fully_specified_ed25519_algorithm_when_configured(
     default = TokenVerifier(keys, issuer=ISSUER, clock=clock)
     with pytest.raises(InvalidToken, match="algorithm"):
         await default.verify(token, ACCESS)
+
+
+def test_expires_at_never_raises() -> None:
+    assert VerifiedToken({}, {"exp": 1_700_000_300}).expires_at == 1_700_000_300.0
+    assert VerifiedToken({}, {}).expires_at == math.inf
+    assert VerifiedToken({}, {"exp": 10**400}).expires_at == math.inf  # past a float's range
