@@ -39,7 +39,7 @@ def full_jitter(cap_s: float) -> float:
 @dataclass(frozen=True)
 class RetryPolicy:
     """How `fetch_json` and `post_form_json` retry; every field is in seconds except
-    `attempts`."""
+    `attempts`. Raises `ValueError` for fewer than one attempt."""
 
     attempts: int = 3
     base_delay_s: float = 0.2
