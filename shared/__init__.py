@@ -1,38 +1,55 @@
 """Framework-free OpenID Connect core shared by the BFF and the resource API.
 
-Nothing here imports a web framework or either application (STYLE rule 1).
+This module is the whole public surface: the applications import from `shared` only,
+never from its submodules. Nothing here imports a web framework or either application
+(STYLE rule 1).
 """
 
+from shared.b64 import b64url_decode, b64url_encode
 from shared.clock import Clock, system_clock
-from shared.discovery import MetadataCache, ProviderMetadata
-from shared.errors import (
-    AuthError,
-    InsufficientScope,
-    InvalidRequest,
-    InvalidToken,
-    ProviderError,
-    SharedError,
-)
+from shared.discovery import MetadataCache, ProviderMetadata, check_issuer, is_loopback_host
+from shared.errors import InvalidToken, ProviderError, SettingsError, SharedError
 from shared.fetch import RetryPolicy
-from shared.jwks import JWKSCache
-from shared.principal import Principal
-from shared.verifier import TokenProfile, TokenVerifier, VerifiedToken
+from shared.introspection import Introspector, basic_authorization
+from shared.jwks import SUPPORTED_ALGORITHMS, JWKSCache
+from shared.logsafe import log_text
+from shared.principal import DEFAULT_GROUPS_CLAIMS, Principal
+from shared.profiles import check_nonce
+from shared.request_log import RequestIdFilter, RequestLogMiddleware, current_request_id
+from shared.settings import describe, load_or_exit
+from shared.singleflight import KeyedSingleFlight
+from shared.verifier import TokenProfile, TokenVerifier, VerifiedToken, looks_like_jws
 
 __all__ = [
-    "AuthError",
+    "DEFAULT_GROUPS_CLAIMS",
+    "SUPPORTED_ALGORITHMS",
     "Clock",
-    "InsufficientScope",
-    "InvalidRequest",
+    "Introspector",
     "InvalidToken",
     "JWKSCache",
+    "KeyedSingleFlight",
     "MetadataCache",
     "Principal",
     "ProviderError",
     "ProviderMetadata",
+    "RequestIdFilter",
+    "RequestLogMiddleware",
     "RetryPolicy",
+    "SettingsError",
     "SharedError",
     "TokenProfile",
     "TokenVerifier",
     "VerifiedToken",
+    "b64url_decode",
+    "b64url_encode",
+    "basic_authorization",
+    "check_issuer",
+    "check_nonce",
+    "current_request_id",
+    "describe",
+    "is_loopback_host",
+    "load_or_exit",
+    "log_text",
+    "looks_like_jws",
     "system_clock",
 ]

@@ -1,6 +1,8 @@
 """OpenID Provider metadata (OpenID Connect Discovery 1.0), cached with a TTL."""
 
+import ipaddress
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +20,55 @@ logger = logging.getLogger(__name__)
 WELL_KNOWN = "/.well-known/openid-configuration"
 
 
-def _url(doc: Mapping[str, Any], name: str, *, required: bool) -> str | None:
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+# no whitespace or control characters: an issuer is compared character for character
+_UNPRINTABLE = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether `host` (a URL's hostname) is a loopback name or address (RFC 6761 §6.3)."""
+    if not host:
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_issuer(value: str) -> str:
+    """`value` unchanged when it is usable as an issuer URL; for both apps' settings.
+
+    OIDC Discovery 1.0 §3 / RFC 8414 §2: an https URL with a host, no query and no
+    fragment; plain http is accepted on a loopback host only (local development). Raises
+    `ValueError` with a message fit to follow the variable's name (`BFF_OIDC_ISSUER: ...`).
+    """
+    if _UNPRINTABLE.search(value):
+        raise ValueError("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be an absolute https URL (https://host[:port][/path])")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("must not contain a query or a fragment")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain credentials")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError("must use https (plain http is allowed on a loopback host only)")
+    return value
+
+
+def _plain_http_allowed(issuer: str) -> bool:
+    """Only a plain-http loopback issuer (development) may name plain-http endpoints."""
+    parts = urlsplit(issuer)
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)
+
+
+def _url(doc: Mapping[str, Any], name: str, *, required: bool, http_ok: bool) -> str | None:
     value = doc.get(name)
     if value is None and not required:
         return None
@@ -30,6 +80,11 @@ def _url(doc: Mapping[str, Any], name: str, *, required: bool) -> str | None:
         raise ProviderError(f"discovery document: {name} is missing or not an http(s) URL")
     if not parts.netloc:
         raise ProviderError(f"discovery document: {name} has no host")
+    # RFC 6749 §3.1-3.2, RFC 7009 §2, RFC 7662 §4, OIDC Discovery 1.0 §3: every endpoint
+    # is TLS; a single plain-http one would expose codes, tokens, client secrets or the
+    # key set to the network. Loopback development (`http_ok`) stays on loopback.
+    if parts.scheme == "http" and not (http_ok and is_loopback_host(parts.hostname)):
+        raise ProviderError(f"discovery document: {name} must use https")
     assert isinstance(value, str)
     return value
 
@@ -65,15 +120,20 @@ class ProviderMetadata:
         # configured, character for character (mix-up defence; no slash normalising).
         if doc.get("issuer") != expected_issuer:
             raise ProviderError("discovery document: issuer does not match the configured issuer")
+        http_ok = _plain_http_allowed(expected_issuer)
+
+        def url(name: str, *, required: bool = False) -> str | None:
+            return _url(doc, name, required=required, http_ok=http_ok)
+
         return cls(
             issuer=expected_issuer,
-            authorization_endpoint=_url(doc, "authorization_endpoint", required=True) or "",
-            token_endpoint=_url(doc, "token_endpoint", required=True) or "",
-            jwks_uri=_url(doc, "jwks_uri", required=True) or "",
-            end_session_endpoint=_url(doc, "end_session_endpoint", required=False),
-            revocation_endpoint=_url(doc, "revocation_endpoint", required=False),
-            introspection_endpoint=_url(doc, "introspection_endpoint", required=False),
-            userinfo_endpoint=_url(doc, "userinfo_endpoint", required=False),
+            authorization_endpoint=url("authorization_endpoint", required=True) or "",
+            token_endpoint=url("token_endpoint", required=True) or "",
+            jwks_uri=url("jwks_uri", required=True) or "",
+            end_session_endpoint=url("end_session_endpoint"),
+            revocation_endpoint=url("revocation_endpoint"),
+            introspection_endpoint=url("introspection_endpoint"),
+            userinfo_endpoint=url("userinfo_endpoint"),
             token_endpoint_auth_methods_supported=_strings(
                 doc, "token_endpoint_auth_methods_supported"
             ),

@@ -1,9 +1,15 @@
 """The one error tree of `shared`.
 
-Every error carries a short machine `error` code and a human `description`. The
-`AuthError` branch maps onto RFC 6750 §3.1 error codes; `ProviderError` means the
-OpenID provider (discovery or JWKS) could not be used, which callers surface as 503.
+Every error carries a short machine `error` code and a human `description`; none knows
+an HTTP status: each application translates at its own edge (the resource API answers
+`InvalidToken` with 401 and `ProviderError` with 503, the BFF shows its error page).
 Descriptions never contain a token, a key or a secret.
+
+    SharedError
+    ├── InvalidToken     a token was refused (RFC 6750 §3.1 `invalid_token`)
+    ├── ProviderError    the OpenID provider could not be used: discovery, JWKS,
+    │                    introspection unreachable, failing or answering nonsense
+    └── SettingsError    settings are missing or invalid (one line per variable)
 """
 
 
@@ -11,8 +17,6 @@ class SharedError(Exception):
     """Root of every exception raised on purpose by `shared`."""
 
     error: str = "server_error"
-    #: the HTTP status an application edge should answer with
-    status_code: int = 500
 
     def __init__(self, description: str) -> None:
         super().__init__(description)
@@ -22,30 +26,25 @@ class SharedError(Exception):
         return f"{type(self).__name__}(error={self.error!r}, description={self.description!r})"
 
 
-class AuthError(SharedError):
-    """A request's credentials were refused (RFC 6750 §3.1)."""
+class InvalidToken(SharedError):
+    """A token is unacceptable: malformed, badly signed, expired, inactive, not for us."""
 
-    error = "invalid_request"
-    status_code = 400
-
-
-class InvalidRequest(AuthError):
-    error = "invalid_request"
-    status_code = 400
-
-
-class InvalidToken(AuthError):
+    # RFC 6750 §3.1
     error = "invalid_token"
-    status_code = 401
-
-
-class InsufficientScope(AuthError):
-    error = "insufficient_scope"
-    status_code = 403
 
 
 class ProviderError(SharedError):
-    """Discovery or JWKS could not be fetched or was unacceptable."""
+    """The provider's discovery, JWKS or introspection could not be used; nothing is
+    known about the token, so callers answer "unavailable, retry" and never accept."""
 
     error = "provider_unavailable"
-    status_code = 503
+
+
+class SettingsError(SharedError):
+    """Settings are missing or invalid; `problems` holds one `PREFIX_NAME: problem` line each."""
+
+    error = "invalid_settings"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems

@@ -1,4 +1,5 @@
-"""Fetching JSON documents from the provider: explicit timeouts, bounded size, retries.
+"""JSON from the provider (GET a document, POST a form): explicit timeouts, bounded
+size, no redirects, retries.
 
 Retries use exponential backoff with full jitter (AWS Architecture Blog, "Exponential
 Backoff And Jitter") on network errors, timeouts and 5xx answers only; any other answer
@@ -9,7 +10,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,8 @@ def full_jitter(cap_s: float) -> float:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How `fetch_json` retries; every field is in seconds except `attempts`."""
+    """How `fetch_json` and `post_form_json` retry; every field is in seconds except
+    `attempts`. Raises `ValueError` for fewer than one attempt."""
 
     attempts: int = 3
     base_delay_s: float = 0.2
@@ -65,20 +67,54 @@ async def fetch_json(
     url: str,
     *,
     policy: RetryPolicy = RetryPolicy(),
+    max_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> dict[str, Any]:
     """GET `url` and return its JSON object, retrying as `policy` says.
 
     Raises `ProviderError` when every attempt fails, on a non-200 answer other than 5xx,
-    on a body over `MAX_DOCUMENT_BYTES`, or when the body is not a JSON object. Nothing
-    else escapes.
+    on a body over `max_bytes`, or when the body is not a JSON object. Nothing else
+    escapes.
     """
+    return await _request_json(client, "GET", url, None, {}, policy, max_bytes)
+
+
+async def post_form_json(
+    client: httpx.AsyncClient,
+    url: str,
+    form: Mapping[str, str],
+    *,
+    headers: Mapping[str, str] | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+) -> dict[str, Any]:
+    """POST `form` (application/x-www-form-urlencoded) to `url`, return the JSON object.
+
+    For queries that change nothing at the provider (RFC 7662 introspection), so a
+    network error, timeout or 5xx may be retried as for `fetch_json`. The same
+    timeouts, size cap and refusal of redirects apply; `headers` are added (e.g.
+    `Authorization`). Raises `ProviderError` exactly as `fetch_json` does. The form and
+    the headers may carry a token or a secret: neither is ever logged or put in an error.
+    """
+    return await _request_json(client, "POST", url, form, headers or {}, policy, max_bytes)
+
+
+async def _request_json(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    form: Mapping[str, str] | None,
+    headers: Mapping[str, str],
+    policy: RetryPolicy,
+    max_bytes: int,
+) -> dict[str, Any]:
     last = "no attempt made"
     for attempt in range(policy.attempts):
         if attempt:
             await policy.sleep(policy.jitter(policy.delay_cap(attempt)))
         try:
+            request = _build(client, method, url, form, headers, policy.request_timeout)
             async with asyncio.timeout(policy.deadline_s):
-                body = await _get_once(client, url, policy.request_timeout)
+                body = await _send_once(client, request, url, max_bytes)
         except _Retryable as exc:
             last = str(exc)
         except httpx.UnsupportedProtocol:
@@ -90,20 +126,35 @@ async def fetch_json(
         else:
             return _parse(url, body)
         logger.warning(
-            "fetch %s failed (attempt %d/%d): %s", url, attempt + 1, policy.attempts, last
+            "%s %s failed (attempt %d/%d): %s", method, url, attempt + 1, policy.attempts, last
         )
     raise ProviderError(f"{url} unreachable after {policy.attempts} attempts ({last})")
 
 
-async def _get_once(client: httpx.AsyncClient, url: str, phases: httpx.Timeout) -> bytes:
+def _build(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    form: Mapping[str, str] | None,
+    extra: Mapping[str, str],
+    phases: httpx.Timeout,
+) -> httpx.Request:
+    # identity: the size cap then bounds what we hold, with no decompression bomb
+    headers = {"Accept": "application/json", "Accept-Encoding": "identity", **extra}
     try:
-        # identity: the size cap then bounds what we hold, with no decompression bomb
-        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
-        request = client.build_request("GET", url, headers=headers, timeout=phases)
+        return client.build_request(
+            method, url, headers=headers, data=None if form is None else dict(form), timeout=phases
+        )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError):
         raise ProviderError(f"{url!r} is not a usable URL") from None
+
+
+async def _send_once(
+    client: httpx.AsyncClient, request: httpx.Request, url: str, max_bytes: int
+) -> bytes:
     # never follow a redirect, whatever the injected client's default: a JWKS served from
-    # wherever the provider's host points us would be a key set we never chose
+    # wherever the provider's host points us would be a key set we never chose, and a
+    # POST redirected elsewhere would carry the token and our credentials with it
     response = await client.send(request, stream=True, follow_redirects=False)
     try:
         if response.status_code >= 500:
@@ -111,21 +162,26 @@ async def _get_once(client: httpx.AsyncClient, url: str, phases: httpx.Timeout) 
         if response.status_code != 200:
             raise ProviderError(f"{url} answered HTTP {response.status_code}")
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
-            raise ProviderError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise ProviderError(f"{url} answered more than {max_bytes} bytes")
         body = bytearray()
         async for chunk in response.aiter_bytes():
             body += chunk
-            if len(body) > MAX_DOCUMENT_BYTES:
-                raise ProviderError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+            if len(body) > max_bytes:
+                raise ProviderError(f"{url} answered more than {max_bytes} bytes")
         return bytes(body)
     finally:
         await response.aclose()
 
 
+def _no_constant(name: str) -> float:
+    # RFC 8259 §6: NaN and Infinity are not JSON, whatever Python's parser would accept
+    raise ValueError(name)
+
+
 def _parse(url: str, body: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_no_constant)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise ProviderError(f"{url} did not answer JSON") from None
     if not isinstance(document, dict):

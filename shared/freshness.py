@@ -17,7 +17,10 @@ logger = logging.getLogger(__name__)
 
 
 class Freshness:
-    """The fetch schedule of one cached document. `fetch` stores what it fetched."""
+    """The fetch schedule of one cached document. `fetch` stores what it fetched.
+
+    The constructor raises `ValueError` for a non-positive TTL or a negative back-off.
+    """
 
     def __init__(
         self,

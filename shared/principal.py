@@ -67,6 +67,8 @@ class Principal:
     def from_claims(
         cls, claims: Mapping[str, Any], groups_claims: Iterable[str] = DEFAULT_GROUPS_CLAIMS
     ) -> "Principal":
+        """The caller that verified `claims` describe; claims of the wrong type are read
+        as absent, so this raises nothing."""
         sub = claims.get("sub")
         client_id = claims.get("client_id", claims.get("azp"))
         groups: frozenset[str] = frozenset()

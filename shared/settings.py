@@ -7,18 +7,14 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from shared.errors import SettingsError
+
+__all__ = ["EXIT_CONFIG", "SettingsError", "describe", "load_or_exit"]
+
 T = TypeVar("T")
 
 #: SPEC "Processes and commands": missing or invalid settings exit with status 2.
 EXIT_CONFIG = 2
-
-
-class SettingsError(Exception):
-    """Settings are missing or invalid; `problems` holds one `PREFIX_NAME: problem` line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def describe(exc: ValidationError, prefix: str) -> list[str]:
@@ -36,7 +32,11 @@ def describe(exc: ValidationError, prefix: str) -> list[str]:
 
 
 def load_or_exit(load: Callable[[], T]) -> T:
-    """`load()`, or print its problems to stderr and exit with status 2."""
+    """`load()`, or print its problems to stderr and exit with status 2.
+
+    Raises `SystemExit(2)` when `load` raises `SettingsError`; anything else `load`
+    raises passes through.
+    """
     try:
         return load()
     except SettingsError as exc:

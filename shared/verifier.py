@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import re
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from joserfc.jws import JWSRegistry
 
 from shared.clock import Clock, system_clock
 from shared.errors import InvalidToken, SharedError
+from shared.expiring import ExpiringLRU
 from shared.jwks import _ALG_KEY, JWKSCache
 from shared.profiles import (  # re-exported: callers import these from here too
     BACKCHANNEL_LOGOUT_EVENT,
@@ -43,6 +43,8 @@ __all__ = [
     "TokenProfile",
     "TokenVerifier",
     "VerifiedToken",
+    "check_claims",
+    "looks_like_jws",
     "normalise_typ",
 ]
 
@@ -57,6 +59,49 @@ _KEY_CHOOSING_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c"})
 # RFC 7515 §7.1: three base64url segments (RFC 4648 §5, no padding); a JWE has five.
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _COMPACT_JWE = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){4}")
+# the shape alone, empty segments included: an unsigned `header.payload.` is refused here,
+# by the verifier, rather than sent to a provider as if it were opaque
+_JWS_SHAPED = re.compile(r"[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+
+
+def looks_like_jws(token: str) -> bool:
+    """Whether a bearer token has the shape of a compact JWS (RFC 7515 §7.1: three
+    base64url segments) and so is for `TokenVerifier`; any other token is opaque, for
+    `Introspector` (RFC 7662). The shape decides the route only; it proves nothing."""
+    return _JWS_SHAPED.fullmatch(token) is not None
+
+
+def check_claims(
+    claims: Mapping[str, Any],
+    profile: TokenProfile,
+    *,
+    issuer: str,
+    now: float,
+    leeway_s: int,
+) -> None:
+    """The claims rules every token shares, then the profile's own: `iss` exactly
+    `issuer`, one of the profile's audiences in `aud`, `exp`, `nbf` and `iat` against
+    `now` give or take `leeway_s` seconds, the profile's required claims.
+
+    Used for signed tokens and for introspection answers alike (RFC 7662 §4: the
+    protected resource checks them as it would a JWT's). Raises `InvalidToken`.
+    """
+    options: dict[str, Any] = {name: {"essential": True} for name in profile.required_claims}
+    # RFC 7519 §4.1.1 / OIDC Core §3.1.3.7 (2): exact, case-sensitive issuer match
+    options["iss"] = {"essential": True, "value": issuer}
+    # RFC 7519 §4.1.3: reject unless one of our audiences is in aud
+    options["aud"] = {"essential": True, "values": list(profile.audiences)}
+    registry = jwt.JWTClaimsRegistry(now=int(now), leeway=leeway_s, **options)
+    try:
+        registry.validate(dict(claims))
+    except JoseError as exc:
+        raise InvalidToken(_describe(exc)) from None
+    if profile.check is not None:
+        profile.check(claims)
+
+
+#: sha256 of the token, the profile, and the profile's check (compared by identity)
+_CacheKey = tuple[bytes, TokenProfile, object]
 
 
 @dataclass(frozen=True)
@@ -66,7 +111,13 @@ class VerifiedToken:
 
     @property
     def expires_at(self) -> float:
-        return float(self.claims["exp"]) if "exp" in self.claims else math.inf
+        """`exp` in Unix seconds; infinity without one (or past a float's range)."""
+        if "exp" not in self.claims:
+            return math.inf
+        try:
+            return float(self.claims["exp"])
+        except OverflowError:  # an integer of hundreds of digits
+            return math.inf
 
 
 class TokenVerifier:
@@ -109,7 +160,7 @@ class TokenVerifier:
         self._clock = clock
         self._max_bytes = max_token_bytes
         self._cache_size = cache_size
-        self._cache: OrderedDict[tuple[bytes, TokenProfile, object], VerifiedToken] = OrderedDict()
+        self._cache: ExpiringLRU[_CacheKey, VerifiedToken] = ExpiringLRU(cache_size, clock)
         self._cache_version = keys.version
 
     async def verify(self, token: object, profile: TokenProfile) -> VerifiedToken:
@@ -162,7 +213,9 @@ class TokenVerifier:
             raise InvalidToken("token payload is not JSON") from None
         if not isinstance(claims, dict):
             raise InvalidToken("token payload is not a JSON object")
-        self._check_claims(claims, profile)
+        check_claims(
+            claims, profile, issuer=self.issuer, now=self._clock(), leeway_s=self._leeway_s
+        )
         verified = VerifiedToken(header=header, claims=claims)
         if cache_key is not None:
             self._cache_put(cache_key, verified)
@@ -191,44 +244,22 @@ class TokenVerifier:
             raise InvalidToken("token type (typ) is not accepted here")
         return header
 
-    def _check_claims(self, claims: dict[str, Any], profile: TokenProfile) -> None:
-        options: dict[str, Any] = {name: {"essential": True} for name in profile.required_claims}
-        # RFC 7519 §4.1.1 / OIDC Core §3.1.3.7 (2): exact, case-sensitive issuer match
-        options["iss"] = {"essential": True, "value": self.issuer}
-        # RFC 7519 §4.1.3: reject unless one of our audiences is in aud
-        options["aud"] = {"essential": True, "values": list(profile.audiences)}
-        registry = jwt.JWTClaimsRegistry(now=int(self._clock()), leeway=self._leeway_s, **options)
-        try:
-            registry.validate(claims)
-        except JoseError as exc:
-            raise InvalidToken(_describe(exc)) from None
-        if profile.check is not None:
-            profile.check(claims)
-
-    async def _cache_get(self, key: tuple[bytes, TokenProfile, object]) -> VerifiedToken | None:
-        if not self._cache:
+    async def _cache_get(self, key: _CacheKey) -> VerifiedToken | None:
+        if not len(self._cache):
             return None
         # a stale key set is refetched first, so a rotation drops the entries below
         await self._keys.refresh_if_stale()
         if self._cache_version != self._keys.version:
             self._cache.clear()
             return None
-        verified = self._cache.get(key)
-        if verified is None:
-            return None
-        if verified.expires_at <= self._clock():
-            del self._cache[key]
-            return None
-        self._cache.move_to_end(key)
-        return verified
+        return self._cache.get(key)
 
-    def _cache_put(self, key: tuple[bytes, TokenProfile, object], verified: VerifiedToken) -> None:
+    def _cache_put(self, key: _CacheKey, verified: VerifiedToken) -> None:
         if self._cache_version != self._keys.version:
             self._cache.clear()
             self._cache_version = self._keys.version
-        self._cache[key] = verified
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        # an entry lives until the token's exp
+        self._cache.put(key, verified, verified.expires_at)
 
     def clear_cache(self) -> None:
         """Forget every verified token (e.g. after a revocation)."""

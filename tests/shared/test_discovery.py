@@ -1,13 +1,15 @@
 """`shared.discovery`: OpenID Provider metadata, its validation, TTL and failure handling."""
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from pydantic import BaseModel, ValidationError, field_validator
 
-from shared import MetadataCache, ProviderError, ProviderMetadata
+from shared import MetadataCache, ProviderError, ProviderMetadata, check_issuer, describe
 from shared.fetch import RetryPolicy
 from tests.shared.conftest import RecordedSleep
 from tests.support.clock import FakeClock
@@ -298,3 +300,121 @@ def test_from_document_directly() -> None:
 def test_bad_settings_fail_fast(kwargs: dict[str, Any], client: httpx.AsyncClient) -> None:
     with pytest.raises(ValueError, match="ttl_s"):
         MetadataCache(ISSUER, client, **kwargs)
+
+
+ENDPOINTS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "end_session_endpoint",
+)
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_https_issuer_refuses_a_plain_http_endpoint(name: str) -> None:
+    # issue 8: a provider (or whoever edits its document) must not downgrade one endpoint
+    doc = document(**{name: "http://idp.test/x"})
+    with pytest.raises(ProviderError, match=f"{name} must use https"):
+        ProviderMetadata.from_document(doc, ISSUER)
+
+
+@pytest.mark.parametrize("issuer", ["https://127.0.0.1:9100", "https://localhost"])
+def test_https_loopback_issuer_is_still_https_only(issuer: str) -> None:
+    doc = document(issuer=issuer, jwks_uri="http://127.0.0.1:9100/jwks")
+    with pytest.raises(ProviderError, match="jwks_uri must use https"):
+        ProviderMetadata.from_document(doc, issuer)
+
+
+def test_https_endpoints_on_other_hosts_are_accepted() -> None:
+    doc = document(jwks_uri="https://keys.idp-cdn.test/jwks", introspection_endpoint=None)
+    metadata = ProviderMetadata.from_document(doc, ISSUER)
+    assert metadata.jwks_uri == "https://keys.idp-cdn.test/jwks"
+    assert metadata.introspection_endpoint is None
+
+
+@pytest.mark.parametrize(
+    "issuer", ["http://127.0.0.1:9100", "http://[::1]:9100", "http://localhost:9100"]
+)
+def test_loopback_http_issuer_may_use_http_endpoints_on_loopback(issuer: str) -> None:
+    doc = document(issuer=issuer, introspection_endpoint=f"{issuer}/token/introspection")
+    metadata = ProviderMetadata.from_document(doc, issuer)
+    assert metadata.jwks_uri == f"{issuer}/jwks"
+    assert metadata.introspection_endpoint == f"{issuer}/token/introspection"
+
+
+def test_loopback_http_issuer_may_not_send_us_to_another_host_in_the_clear() -> None:
+    issuer = "http://127.0.0.1:9100"
+    doc = document(issuer=issuer, token_endpoint="http://idp.test/token")
+    with pytest.raises(ProviderError, match="token_endpoint must use https"):
+        ProviderMetadata.from_document(doc, issuer)
+    ok = ProviderMetadata.from_document(
+        document(issuer=issuer, token_endpoint=f"{ISSUER}/t"), issuer
+    )
+    assert ok.token_endpoint == f"{ISSUER}/t"
+
+
+def test_introspection_endpoint_is_read() -> None:
+    doc = document(introspection_endpoint=f"{ISSUER}/token/introspection")
+    metadata = ProviderMetadata.from_document(doc, ISSUER)
+    assert metadata.introspection_endpoint == f"{ISSUER}/token/introspection"
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://idp.example",
+        "https://idp.example/",
+        "https://idp.example:8443/realms/main",
+        "http://127.0.0.1:9100",
+        "http://127.8.9.10",
+        "http://[::1]:9100",
+        "http://localhost:9100/oidc",
+    ],
+)
+def test_check_issuer_accepts_https_and_loopback_http(issuer: str) -> None:
+    assert check_issuer(issuer) == issuer
+
+
+@pytest.mark.parametrize(
+    ("issuer", "message"),
+    [
+        ("http://idp.example", "must use https (plain http is allowed on a loopback host only)"),
+        ("http://10.0.0.1:9100", "must use https"),
+        ("http://localhost.evil.test", "must use https"),
+        ("ftp://idp.example", "must be an absolute https URL"),
+        ("idp.example", "must be an absolute https URL"),
+        ("https://", "must be an absolute https URL"),
+        ("", "must be an absolute https URL"),
+        ("https://idp.example/?tenant=a", "must not contain a query or a fragment"),
+        ("https://idp.example?", "must not contain a query or a fragment"),
+        ("https://idp.example/#x", "must not contain a query or a fragment"),
+        ("https://user:pw@idp.example", "must not contain credentials"),
+        ("https://idp.example:port", "is not a valid URL"),
+        ("https://[::1", "is not a valid URL"),
+        (" https://idp.example", "must not contain spaces or control characters"),
+        ("https://idp.example/\n", "must not contain spaces or control characters"),
+    ],
+)
+def test_check_issuer_refuses_with_a_clear_message(issuer: str, message: str) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        check_issuer(issuer)
+
+
+def test_check_issuer_message_follows_the_variable_name_in_settings() -> None:
+    # the apps' settings validators call it; describe() prefixes the variable's name
+    class Example(BaseModel):
+        oidc_issuer: str
+
+        @field_validator("oidc_issuer")
+        @classmethod
+        def _issuer(cls, value: str) -> str:
+            return check_issuer(value)
+
+    with pytest.raises(ValidationError) as caught:
+        Example(oidc_issuer="http://idp.example")
+    assert describe(caught.value, "API_") == [
+        "API_OIDC_ISSUER: must use https (plain http is allowed on a loopback host only)"
+    ]

@@ -8,7 +8,7 @@ import pytest
 import respx
 
 from shared import ProviderError
-from shared.fetch import MAX_DOCUMENT_BYTES, RetryPolicy, fetch_json, full_jitter
+from shared.fetch import MAX_DOCUMENT_BYTES, RetryPolicy, fetch_json, full_jitter, post_form_json
 from tests.shared.conftest import RecordedSleep
 
 URL = "https://idp.test/doc"
@@ -142,3 +142,100 @@ async def test_exactly_the_limit_is_accepted(
     body = b"{}" + b" " * (MAX_DOCUMENT_BYTES - 2)
     respx_mock.get(URL).mock(return_value=httpx.Response(200, content=body))
     assert await fetch_json(client, URL) == {}
+
+
+# --- POST of a form (RFC 7662 introspection) -------------------------------------------------
+
+FORM_URL = "https://idp.test/token/introspection"
+
+
+async def test_post_sends_a_form_and_the_extra_headers(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient
+) -> None:
+    route = respx_mock.post(FORM_URL).mock(return_value=httpx.Response(200, json={"a": 1}))
+    answer = await post_form_json(
+        client, FORM_URL, {"token": "t o+k", "x": "1"}, headers={"Authorization": "Basic eDp5"}
+    )
+    assert answer == {"a": 1}
+    request = route.calls.last.request
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.content == b"token=t+o%2Bk&x=1"
+    assert request.headers["Authorization"] == "Basic eDp5"
+    assert request.headers["Accept"] == "application/json"
+    assert request.headers["Accept-Encoding"] == "identity"
+    assert request.extensions["timeout"] == {"connect": 3.0, "read": 5.0, "write": 5.0, "pool": 5.0}
+
+
+async def test_post_retries_network_errors_and_5xx_only(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient, sleeps: RecordedSleep
+) -> None:
+    route = respx_mock.post(FORM_URL)
+    route.side_effect = [
+        httpx.ConnectError("refused"),
+        httpx.Response(503),
+        httpx.Response(200, json={"ok": True}),
+    ]
+    policy = RetryPolicy(attempts=3, sleep=sleeps)
+    assert await post_form_json(client, FORM_URL, {"token": "t"}, policy=policy) == {"ok": True}
+    assert route.call_count == 3
+    assert all(call.request.content == b"token=t" for call in route.calls)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 429, 307])
+async def test_post_other_statuses_are_final(
+    status: int, respx_mock: respx.MockRouter, client: httpx.AsyncClient, sleeps: RecordedSleep
+) -> None:
+    route = respx_mock.post(FORM_URL).mock(return_value=httpx.Response(status))
+    with pytest.raises(ProviderError, match=f"HTTP {status}"):
+        await post_form_json(client, FORM_URL, {"token": "t"}, policy=RetryPolicy(sleep=sleeps))
+    assert route.call_count == 1
+
+
+async def test_post_is_not_redirected_with_the_token(respx_mock: respx.MockRouter) -> None:
+    respx_mock.post(FORM_URL).mock(
+        return_value=httpx.Response(307, headers={"Location": "https://evil.test/in"})
+    )
+    evil = respx_mock.post("https://evil.test/in").mock(return_value=httpx.Response(200, json={}))
+    async with httpx.AsyncClient(follow_redirects=True) as client:
+        with pytest.raises(ProviderError, match="HTTP 307"):
+            await post_form_json(client, FORM_URL, {"token": "secret-token"})
+    assert evil.call_count == 0
+
+
+async def test_post_size_cap_is_configurable(
+    respx_mock: respx.MockRouter, client: httpx.AsyncClient
+) -> None:
+    respx_mock.post(FORM_URL).mock(return_value=httpx.Response(200, content=b"{}" + b" " * 99))
+    assert await post_form_json(client, FORM_URL, {}, max_bytes=101) == {}
+    with pytest.raises(ProviderError, match="more than 100 bytes"):
+        await post_form_json(client, FORM_URL, {}, max_bytes=100)
+
+
+async def test_errors_and_logs_never_carry_the_form(
+    respx_mock: respx.MockRouter,
+    client: httpx.AsyncClient,
+    sleeps: RecordedSleep,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    respx_mock.post(FORM_URL).mock(return_value=httpx.Response(500, text="secret-token"))
+    with pytest.raises(ProviderError) as caught:
+        await post_form_json(
+            client,
+            FORM_URL,
+            {"token": "secret-token"},
+            headers={"Authorization": "Basic c2VjcmV0"},
+            policy=RetryPolicy(attempts=2, sleep=sleeps),
+        )
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for text in (caught.value.description, logged):
+        assert "secret-token" not in text
+        assert "c2VjcmV0" not in text
+
+
+@pytest.mark.parametrize("body", [b'{"exp": NaN}', b'{"exp": Infinity}', b'{"exp": -Infinity}'])
+async def test_nan_and_infinity_are_not_json(
+    body: bytes, respx_mock: respx.MockRouter, client: httpx.AsyncClient
+) -> None:
+    respx_mock.get(URL).mock(return_value=httpx.Response(200, content=body))
+    with pytest.raises(ProviderError, match="did not answer JSON"):
+        await fetch_json(client, URL)

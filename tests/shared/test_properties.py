@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared import InvalidToken, JWKSCache, TokenProfile, TokenVerifier
+from shared import InvalidToken, JWKSCache, TokenProfile, TokenVerifier, b64url_decode
 from tests.shared.conftest import JWKS_URL
 from tests.support.clock import NOW, FakeClock
-from tests.support.tokens import AUDIENCE, ISSUER, TokenFactory, b64url, b64url_decode, sign_raw
+from tests.support.tokens import AUDIENCE, ISSUER, TokenFactory, b64url, sign_raw
 
 PROFILES = [
     TokenProfile.access_token((AUDIENCE,), ("at+jwt", "JWT")),

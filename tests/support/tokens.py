@@ -4,7 +4,6 @@ Also the raw-forging helpers the attack tests need, for tokens joserfc refuses t
 (HS256 keyed with an RSA public key, `alg: none`, arbitrary headers).
 """
 
-import base64
 import hashlib
 import hmac
 import json
@@ -16,8 +15,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jwk import ECKey, Key, KeyParameters, KeySet, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
+
+from shared import b64url_encode
 
 ISSUER = "https://idp.test"
 AUDIENCE = "https://api.test"
@@ -29,11 +30,11 @@ _EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 
 def generate_key(alg: str = "RS256", kid: str | None = None) -> SigningKey:
     kid = kid or f"{alg.lower()}-{uuid.uuid4().hex[:8]}"
-    params = {"kid": kid, "use": "sig", "alg": alg}
+    params: KeyParameters = {"kid": kid, "use": "sig", "alg": alg}
     if alg.startswith(("RS", "PS")):
         return RSAKey.generate_key(2048, parameters=params)
     if alg in _EC_CURVES:
-        return ECKey.generate_key(_EC_CURVES[alg], parameters=params)  # type: ignore[arg-type]
+        return ECKey.generate_key(_EC_CURVES[alg], parameters=params)
     if alg in ("EdDSA", "Ed25519"):
         return OKPKey.generate_key("Ed25519", parameters=params)
     raise ValueError(alg)
@@ -45,11 +46,7 @@ def b64url(data: bytes | str | Mapping[str, Any]) -> str:
         data = json.dumps(data, separators=(",", ":"))
     if isinstance(data, str):
         data = data.encode()
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    return b64url_encode(data)
 
 
 def forge_hs256(header: Mapping[str, Any], claims: Mapping[str, Any], secret: bytes) -> str:
@@ -83,7 +80,7 @@ def sign_raw(
 
 def public_pem(key: RSAKey | ECKey | OKPKey) -> bytes:
     """The public key in PEM (SubjectPublicKeyInfo), the bytes a confused verifier would use."""
-    return key.public_key.public_bytes(  # type: ignore[union-attr]
+    return key.public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
@@ -97,7 +94,8 @@ class TokenFactory:
     keys: list[SigningKey] = field(default_factory=lambda: [generate_key("RS256", "rsa-1")])
 
     def jwks(self) -> dict[str, Any]:
-        return KeySet(self.keys).as_dict(private=False)
+        members: list[Key] = [*self.keys]
+        return {**KeySet(members).as_dict(private=False)}
 
     def claims(
         self, *, now: float | None = None, lifetime_s: int = 300, **overrides: Any
@@ -132,4 +130,4 @@ class TokenFactory:
         hdr = {"alg": alg, "kid": key.kid, "typ": "at+jwt"}
         hdr.update(header or {})
         hdr = {k: v for k, v in hdr.items() if v is not None}
-        return jwt.encode(hdr, body, key, algorithms=[hdr["alg"]], default_type=None)
+        return jwt.encode(hdr, body, key, algorithms=[str(hdr["alg"])], default_type=None)
