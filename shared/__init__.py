@@ -12,6 +12,7 @@ from shared.errors import InvalidToken, ProviderError, SettingsError, SharedErro
 from shared.fetch import RetryPolicy
 from shared.introspection import Introspector, basic_authorization
 from shared.jwks import SUPPORTED_ALGORITHMS, JWKSCache
+from shared.logs import audit, configure_logging
 from shared.logsafe import log_text
 from shared.principal import DEFAULT_GROUPS_CLAIMS, Principal
 from shared.profiles import check_nonce
@@ -40,11 +41,13 @@ __all__ = [
     "TokenProfile",
     "TokenVerifier",
     "VerifiedToken",
+    "audit",
     "b64url_decode",
     "b64url_encode",
     "basic_authorization",
     "check_issuer",
     "check_nonce",
+    "configure_logging",
     "current_request_id",
     "describe",
     "is_loopback_host",

@@ -45,6 +45,9 @@ PUBLIC = {
     "RequestLogMiddleware",
     "RequestIdFilter",
     "current_request_id",
+    # log configuration and audit events
+    "configure_logging",
+    "audit",
 }
 
 
