@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install (from Debian, when missing) and start what the tests use:
 #   PostgreSQL on 127.0.0.1:5432, user `postgres` without a password (trust, loopback only),
-#   Redis on 127.0.0.1:6379 (no persistence), and Debian's chromium for the browser tests.
+#   Redis on 127.0.0.1:6379 (no persistence), Debian's chromium for the browser tests, and
+#   Maven for the Keycloak end-to-end tests.
 # Idempotent: a machine that already has them running is left as it is.
 # Used by `.ci/run` and `make test`; safe to run by hand.
 set -euo pipefail
@@ -16,6 +17,10 @@ missing=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# Maven fetches Keycloak's server distribution for tests/e2e/test_keycloak.py (it also needs
+# Java 21+, which Debian 12 does not package: the machine must bring one, see
+# infra/keycloak/dist.py)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]} from Debian"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from infra.keycloak.dist import KEYCLOAK_VERSION
+
 yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +72,12 @@ def test_keycloak_imports_the_realm(compose: dict[str, Any]) -> None:
     realm = (ROOT / "infra/keycloak/realm-inventory.json").read_text()
     for var in set(re.findall(r"\$\{(KC_[A-Z_]+)\}", realm)):
         assert var in keycloak["environment"], var
+
+
+def test_keycloak_is_the_version_the_end_to_end_tests_run(compose: dict[str, Any]) -> None:
+    image = compose["services"]["keycloak"]["image"]
+    assert image == f"quay.io/keycloak/keycloak:{KEYCLOAK_VERSION}"
+    assert "offline_access" not in compose["services"]["bff"]["environment"]["BFF_SCOPES"]
 
 
 def test_apps_agree_on_issuer_audience_and_clients(compose: dict[str, Any]) -> None:

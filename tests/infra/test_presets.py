@@ -1,6 +1,7 @@
 """Provider presets (Keycloak realm, authentik blueprint, Authelia configuration): they parse
 and contain the clients, mappers and token settings their READMEs promise. Structural only:
-no Keycloak, authentik or Authelia runs here."""
+the Keycloak realm is also run for real by tests/e2e/test_keycloak.py; authentik and
+Authelia do not run here."""
 
 import json
 import re
@@ -67,6 +68,27 @@ def test_keycloak_service_client(realm: dict[str, Any]) -> None:
     assert service["serviceAccountsEnabled"] is True
     assert not service["standardFlowEnabled"]
     assert "inventory:read" in service["defaultClientScopes"]
+
+
+def test_keycloak_service_tokens_name_the_service_account(realm: dict[str, Any]) -> None:
+    # The API knows a Keycloak client-credentials token by `preferred_username` =
+    # `service-account-<client>` (resource_api/auth.py); `profile` has that mapper.
+    service = _client(realm, "inventory-service")
+    scopes = {s["name"]: s for s in realm["clientScopes"]}
+    names = [
+        m["config"].get("claim.name")
+        for scope in service["defaultClientScopes"]
+        for m in _mappers(scopes[scope], "oidc-usermodel-property-mapper")
+        if m["config"].get("access.token.claim") == "true"
+    ]
+    assert "preferred_username" in names
+
+
+def test_keycloak_users_may_have_offline_tokens(realm: dict[str, Any]) -> None:
+    # Imported users get no roles unless listed; without `offline_access` (a default role)
+    # the BFF's default scopes fail at the token endpoint with "not_allowed".
+    for user in realm["users"]:
+        assert user["realmRoles"] == ["default-roles-inventory"], user["username"]
 
 
 def test_keycloak_client_scopes_are_all_defined(realm: dict[str, Any]) -> None:
