@@ -138,7 +138,8 @@ def user_token(tokens: TokenFactory, sub: str, *, groups: tuple[str, ...] = ()) 
 
 
 def service_token(tokens: TokenFactory, *, scope: str, client_id: str = SERVICE_CLIENT) -> str:
-    return tokens.mint(sub=None, client_id=client_id, scope=scope, lifetime_s=TOKEN_LIFETIME_S)
+    # RFC 9068 §2.2: a client-credentials token carries the client's own `sub`
+    return tokens.mint(sub=client_id, client_id=client_id, scope=scope, lifetime_s=TOKEN_LIFETIME_S)
 
 
 def user_headers(tokens: TokenFactory, sub: str, *, groups: tuple[str, ...] = ()) -> dict[str, str]:
