@@ -29,8 +29,6 @@ from shared.logsafe import log_text
 logger = logging.getLogger(__name__)
 audit = logging.getLogger("resource_api.audit")
 
-#: the scope a service principal needs to read (SPEC "Resource API")
-READ_SCOPE = "inventory:read"
 #: OIDC Core §2: `sub` is at most 255 ASCII characters (and so is our column)
 MAX_SUBJECT_CHARS = 255
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="

@@ -126,13 +126,16 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def user_token(tokens: TokenFactory, sub: str, *, groups: tuple[str, ...] = ()) -> str:
+def user_token(
+    tokens: TokenFactory, sub: str, *, groups: tuple[str, ...] = (), scope: str = "openid profile"
+) -> str:
     return tokens.mint(
         sub=sub,
         client_id="spa-bff",
         name=sub.title(),
         email=f"{sub}@example.test",
         groups=list(groups),
+        scope=scope,
         lifetime_s=TOKEN_LIFETIME_S,
     )
 
