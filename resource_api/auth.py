@@ -29,8 +29,6 @@ from shared.logsafe import log_text
 logger = logging.getLogger(__name__)
 audit = logging.getLogger("resource_api.audit")
 
-#: the scope a service principal needs to read (SPEC "Resource API")
-READ_SCOPE = "inventory:read"
 #: OIDC Core §2: `sub` is at most 255 ASCII characters (and so is our column)
 MAX_SUBJECT_CHARS = 255
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -88,10 +86,24 @@ class BearerAuthenticator:
         return caller
 
     def _classify(self, principal: Principal) -> Caller:
+        subject = principal.subject
+        if not subject:
+            # the access-token profile already refuses a missing or empty `sub` (RFC 9068
+            # §2.2); `Principal` types it optional, and an empty one would be everyone's user
+            raise _invalid("token lacks a required claim (sub)")
+        if len(subject) > MAX_SUBJECT_CHARS:
+            raise _invalid("token subject is too long")
+        # a subject keys the user row: unstorable characters have no place in it anyway
+        if UNSTORABLE.search(subject):
+            raise _invalid("token subject contains control characters")
         client = principal.client_id
-        if client is not None and client in self.service_clients:
-            if _acts_as_client(principal, client):
+        if client is not None and _acts_as_client(principal, client):
+            if client in self.service_clients:
                 return Caller(principal=principal, is_service=True, is_admin=False)
+            # a client acting for itself, but not one this API serves: not a user either
+            audit.info("auth outcome=rejected reason=unlisted client")
+            raise Forbidden(f"client {client!r} is not a service client of this API")
+        if client is not None and client in self.service_clients:
             # SPEC: a token from a listed client is a service principal; one that carries a
             # user is neither (listed clients must be client-credentials-only), never a user
             audit.info("auth outcome=rejected reason=user token from a service client")
@@ -99,21 +111,8 @@ class BearerAuthenticator:
                 f"client {client!r} is a service client: only its own client-credentials "
                 "tokens are accepted"
             )
-        if client is not None and _acts_as_client(principal, client):
-            # a client acting for itself, but not one this API serves: not a user either
-            audit.info("auth outcome=rejected reason=unlisted client")
-            raise Forbidden(f"client {client!r} is not a service client of this API")
-        if not principal.subject:
-            # an empty `sub` would make one user of everyone who has it (OIDC Core §2: a
-            # locally unique identifier, never an empty one)
-            raise _invalid("token has no subject and is not from a service client")
-        if len(principal.subject) > MAX_SUBJECT_CHARS:
-            raise _invalid("token subject is too long")
-        # a subject keys the user row: unstorable characters have no place in it anyway
-        if UNSTORABLE.search(principal.subject):
-            raise _invalid("token subject contains control characters")
         is_admin = principal.in_any_group(self.admin_groups) or (
-            self.bootstrap_admin == (principal.issuer, principal.subject)
+            self.bootstrap_admin == (principal.issuer, subject)
         )
         return Caller(principal=principal, is_service=False, is_admin=is_admin)
 
@@ -127,12 +126,12 @@ _SESSION_CLAIMS = ("sid", "session_state", "auth_time", "nonce")
 def _acts_as_client(principal: Principal, client: str) -> bool:
     """Whether the token is the client's own (client credentials), not an end user's.
 
-    Providers say so differently: oidc-provider omits `sub` or sets it to the client id;
-    Keycloak gives the client a service-account user whose `preferred_username` is
-    `service-account-<client id>`. A username is often the user's to choose, so that
-    last form counts only without any trace of a login session.
+    RFC 9068 §2.2: a client-credentials token's `sub` is the client's own identifier:
+    the client id itself (oidc-provider), or Keycloak's service-account user, a UUID
+    whose `preferred_username` is `service-account-<client id>`. A username is often the
+    user's to choose, so that last form counts only without any trace of a login session.
     """
-    if principal.subject is None or principal.subject == client:
+    if principal.subject == client:
         return True
     claims = principal.claims
     return claims.get("preferred_username") == f"service-account-{client}" and not any(

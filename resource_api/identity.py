@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from resource_api.auth import READ_SCOPE, Caller
+from resource_api.auth import Caller
 from resource_api.db import dialect_insert
 from resource_api.ids import uuid7
 from resource_api.models import UNSTORABLE, HouseholdMembership, User, as_utc, utcnow
+from resource_api.scopes import READ_SCOPE
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     #: `(issuer, subject)` of an identity that is always admin
     bootstrap_admin: Annotated[tuple[str, str] | None, NoDecode] = None
     auto_migrate: bool = True
+    #: users, like service principals, need inventory:read to read and inventory:write to
+    #: write (SPEC); off by default, since many providers put no API scopes in user tokens
+    enforce_scopes: bool = False
 
     @field_validator(
         "audience",

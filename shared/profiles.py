@@ -95,6 +95,12 @@ def _check_access_token(claims: Mapping[str, Any]) -> None:
         raise InvalidToken("not an access token")
     if claims.get("typ") in ("ID", "Refresh", "Logout", "Offline"):
         raise InvalidToken("not an access token")
+    # RFC 9068 §2.2: `sub` is REQUIRED; a client-credentials token carries the client's own
+    # identifier there, and an empty one would name nobody (OIDC Core §2). Checked here,
+    # once the registry validated the claims present, not among `required_claims`: a token
+    # with a malformed `exp` is still refused for its `exp`.
+    if not claims.get("sub"):
+        raise InvalidToken("token lacks a required claim (sub)")
 
 
 def _check_id_token(claims: Mapping[str, Any], client_id: str, nonce: str | None = None) -> None:

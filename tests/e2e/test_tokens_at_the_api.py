@@ -6,7 +6,7 @@ import json
 import httpx
 
 from tests.e2e.browser import Browser, code_flow_tokens
-from tests.e2e.stack import API_AUDIENCE, E2EStack
+from tests.e2e.stack import API_AUDIENCE, SERVICE_CLIENT_ID, E2EStack
 
 
 def _claims(token: str) -> dict:
@@ -32,6 +32,8 @@ def test_client_credentials_token_is_a_read_only_service_principal(
     assert parts["header"]["alg"] == "RS256"
     assert parts["payload"]["aud"] == API_AUDIENCE
     assert parts["payload"]["scope"] == "inventory:read"
+    # RFC 9068 §2.2: the client's own `sub` (the API refuses a token without one)
+    assert parts["payload"]["sub"] == SERVICE_CLIENT_ID
 
     bearer = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=stack.api_url, headers=bearer, timeout=10) as api:

@@ -126,19 +126,23 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def user_token(tokens: TokenFactory, sub: str, *, groups: tuple[str, ...] = ()) -> str:
+def user_token(
+    tokens: TokenFactory, sub: str, *, groups: tuple[str, ...] = (), scope: str = "openid profile"
+) -> str:
     return tokens.mint(
         sub=sub,
         client_id="spa-bff",
         name=sub.title(),
         email=f"{sub}@example.test",
         groups=list(groups),
+        scope=scope,
         lifetime_s=TOKEN_LIFETIME_S,
     )
 
 
 def service_token(tokens: TokenFactory, *, scope: str, client_id: str = SERVICE_CLIENT) -> str:
-    return tokens.mint(sub=None, client_id=client_id, scope=scope, lifetime_s=TOKEN_LIFETIME_S)
+    # RFC 9068 §2.2: a client-credentials token carries the client's own `sub`
+    return tokens.mint(sub=client_id, client_id=client_id, scope=scope, lifetime_s=TOKEN_LIFETIME_S)
 
 
 def user_headers(tokens: TokenFactory, sub: str, *, groups: tuple[str, ...] = ()) -> dict[str, str]:

@@ -1,5 +1,6 @@
 # ruff: noqa: E501  (the matrix reads best as one row per endpoint)
-"""Every endpoint x every actor against the status SPEC's table demands."""
+"""Every endpoint x every actor against the status SPEC's table demands, with
+`API_ENFORCE_SCOPES` off (the default) and on."""
 
 from collections.abc import AsyncIterator
 from typing import Any
@@ -8,7 +9,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.resource_api.conftest import make_settings, serve_app
+from tests.resource_api.conftest import bearer, make_settings, serve_app, user_token
 from tests.resource_api.world import ACTORS, insert_world
 from tests.support.tokens import TokenFactory
 
@@ -97,3 +98,88 @@ async def test_status(
     if actor == "svc_none" and service_readable:
         assert response.json()["error"] == "insufficient_scope"
         assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+
+
+# ---------------------------------------------------------------- API_ENFORCE_SCOPES=true
+
+READ, WRITE = "inventory:read", "inventory:write"
+#: with enforced scopes: who (owner alice or admin root) holding which scopes
+SCOPED = {
+    "owner_none": ("owner", "openid profile"),
+    "owner_read": ("owner", f"openid {READ}"),
+    "owner_write": ("owner", f"openid {WRITE}"),
+    "owner_both": ("owner", f"{READ} {WRITE}"),
+    "admin_read": ("admin", READ),
+    "admin_write": ("admin", WRITE),
+    "svc_read": ("svc_read", ""),  # services: as without enforcement
+    "svc_none": ("svc_none", ""),
+}
+
+
+def _scoped_expectation(method: str, actor: str, unscoped: int) -> tuple[int, str | None]:
+    """SPEC: users need inventory:read to read and inventory:write to write; else 403
+    insufficient_scope naming the scope. Returns the status and the scope named."""
+    who, held = SCOPED[actor]
+    if who.startswith("svc"):
+        return unscoped, None
+    needed = READ if method in ("GET", "HEAD", "OPTIONS") else WRITE
+    return (unscoped, None) if needed in held.split() else (403, needed)
+
+
+SCOPED_CASES = [
+    pytest.param(method, path, body, actor, *_scoped_expectation(method, actor, expected[ACTORS.index(SCOPED[actor][0])]), id=f"{name}-{actor}")
+    for name, method, path, body, expected in MATRIX
+    if path != "/health"
+    for actor in SCOPED
+]  # fmt: skip
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def scoped_client(
+    database_url: str, tokens: TokenFactory
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_app(make_settings(database_url, enforce_scopes="true"), tokens) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def scoped_headers(tokens: TokenFactory) -> dict[str, dict[str, str]]:
+    users = {"owner": ("alice", ()), "admin": ("root", ("admin",))}
+    headers = {}
+    for actor, (who, held) in SCOPED.items():
+        if who in users:
+            sub, groups = users[who]
+            headers[actor] = bearer(user_token(tokens, sub, groups=groups, scope=held))
+    return headers
+
+
+@pytest.mark.parametrize(("method", "path", "body", "actor", "expected", "scope"), SCOPED_CASES)
+async def test_status_with_enforced_scopes(
+    scoped_client: httpx.AsyncClient,
+    scoped_headers: dict[str, dict[str, str]],
+    tokens: TokenFactory,
+    pg_database: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    actor: str,
+    expected: int,
+    scope: str | None,
+) -> None:
+    world = await insert_world(pg_database, tokens)
+    headers = scoped_headers.get(actor) or world.headers[SCOPED[actor][0]]
+    response = await scoped_client.request(
+        method, _fill(path, world.ids), json=_fill(body, world.ids), headers=headers
+    )
+    assert response.status_code == expected, response.text
+    if scope is not None:
+        # RFC 6750 §3.1: insufficient_scope, with the scope the request needs
+        assert response.json()["error"] == "insufficient_scope"
+        assert scope in response.json()["error_description"]
+        assert response.headers["www-authenticate"].startswith(
+            f'Bearer error="insufficient_scope", scope="{scope}"'
+        )
+
+
+async def test_health_needs_no_scope(scoped_client: httpx.AsyncClient) -> None:
+    assert (await scoped_client.get("/health")).json() == {"status": "ok"}

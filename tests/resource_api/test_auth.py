@@ -32,7 +32,7 @@ def _challenge(response: httpx.Response) -> str:
         {"aud": "https://someone-else.test"},
         {"iss": "https://evil.test"},
         {"nbf": int(time.time()) + 3600},
-        {"sub": None},  # neither a user nor a client
+        {"sub": None},  # RFC 9068 §2.2: required
         {"sub": ""},  # was a user with an empty subject, shared by every such token
         {"at_hash": "abc"},  # an ID token is never an access token
     ],
@@ -148,11 +148,33 @@ async def test_keycloak_service_account_is_a_service(
 async def test_unlisted_client_token_is_refused(
     client: httpx.AsyncClient, tokens: TokenFactory
 ) -> None:
-    for claims in ({"sub": None}, {"sub": "other-client"}):
-        token = tokens.mint(claims, client_id="other-client", scope="inventory:read")
-        response = await client.get("/products", headers=bearer(token))
-        assert response.status_code == 403
-        assert "not a service client" in response.json()["error_description"]
+    token = tokens.mint(sub="other-client", client_id="other-client", scope="inventory:read")
+    response = await client.get("/products", headers=bearer(token))
+    assert response.status_code == 403
+    assert "not a service client" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        # a listed client's token without `sub`: was served as a service principal
+        {"sub": None, "client_id": SERVICE_CLIENT},
+        {"sub": None, "azp": SERVICE_CLIENT},
+        # an unlisted client's: was 403 "not a service client"
+        {"sub": None, "client_id": "other-client"},
+        # a user's token through the BFF, without `sub`
+        {"sub": None, "client_id": "spa-bff"},
+    ],
+)
+async def test_token_without_sub_is_invalid_token(
+    client: httpx.AsyncClient, tokens: TokenFactory, world: World, claims: dict[str, object]
+) -> None:
+    """SPEC: a token without `sub` is invalid (RFC 9068 §2.2: client-credentials tokens
+    carry the client's own `sub`), whoever issued it and whatever it may do."""
+    token = bearer(tokens.mint({"scope": "inventory:read", **claims}))
+    for path in ("/products", "/me"):
+        challenge = _challenge(await client.get(path, headers=token))
+        assert "(sub)" in challenge
 
 
 async def test_overlong_subject_is_refused(client: httpx.AsyncClient, tokens: TokenFactory) -> None:
@@ -187,7 +209,6 @@ KEYCLOAK_SERVICE_ACCOUNT = {
 @pytest.mark.parametrize(
     "claims",
     [
-        {"sub": None, "client_id": SERVICE_CLIENT},
         {"sub": SERVICE_CLIENT, "client_id": SERVICE_CLIENT},
         {"sub": SERVICE_CLIENT, "azp": SERVICE_CLIENT},  # the reviewer's sub == azp case
         KEYCLOAK_SERVICE_ACCOUNT,

@@ -39,6 +39,24 @@ def test_defaults_and_lists(monkeypatch: pytest.MonkeyPatch) -> None:
         settings.port = 1  # type: ignore[misc]
 
 
+@pytest.mark.parametrize(("value", "enforced"), [(None, False), ("true", True), ("false", False)])
+def test_enforce_scopes(monkeypatch: pytest.MonkeyPatch, value: str | None, enforced: bool) -> None:
+    monkeypatch.setenv("API_OIDC_ISSUER", "https://idp.example")
+    monkeypatch.setenv("API_AUDIENCE", "api")
+    if value is not None:
+        monkeypatch.setenv("API_ENFORCE_SCOPES", value)
+    assert load_settings().enforce_scopes is enforced
+
+
+def test_enforce_scopes_must_be_a_boolean(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_OIDC_ISSUER", "https://idp.example")
+    monkeypatch.setenv("API_AUDIENCE", "api")
+    monkeypatch.setenv("API_ENFORCE_SCOPES", "sometimes")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert [p.split(":")[0] for p in caught.value.problems] == ["API_ENFORCE_SCOPES"]
+
+
 def test_dotenv_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
         "API_OIDC_ISSUER=https://idp.example\nAPI_AUDIENCE=api\nAPI_PORT=9001\n"

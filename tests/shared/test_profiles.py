@@ -2,10 +2,14 @@
 
 from typing import Any
 
+import httpx
 import pytest
 
-from shared import InvalidToken, TokenProfile
+from shared import InvalidToken, JWKSCache, TokenProfile, TokenVerifier
 from shared.profiles import BACKCHANNEL_LOGOUT_EVENT, check_nonce, normalise_typ
+from tests.shared.conftest import JWKS_URL
+from tests.support.clock import NOW, FakeClock
+from tests.support.tokens import ISSUER, TokenFactory
 
 AUD = "https://api.test"
 
@@ -55,8 +59,37 @@ def test_access_token_refuses_keycloak_token_kinds(typ: str) -> None:
         check(TokenProfile.access_token((AUD,), ("jwt",)), {"typ": typ})
 
 
+@pytest.mark.parametrize(
+    ("claims", "accepted"),
+    [
+        ({"sub": None}, False),
+        ({"sub": ""}, False),  # names nobody
+        ({"sub": None, "client_id": "svc"}, False),  # client credentials without its own sub
+        ({"sub": "svc", "client_id": "svc"}, True),
+        ({"sub": "alice"}, True),
+    ],
+)
+async def test_access_token_requires_sub(
+    factory: TokenFactory, claims: dict[str, Any], accepted: bool
+) -> None:
+    # RFC 9068 §2.2: `sub` is REQUIRED, client-credentials tokens carry the client's own
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, json=factory.jwks()))
+    clock = FakeClock(NOW)
+    profile = TokenProfile.access_token((AUD,), ("at+jwt",))
+    async with httpx.AsyncClient(transport=transport) as client:
+        verifier = TokenVerifier(
+            JWKSCache(client, JWKS_URL, clock=clock), issuer=ISSUER, clock=clock
+        )
+        token = factory.mint(claims, now=NOW)
+        if accepted:
+            assert (await verifier.verify(token, profile)).claims["sub"] == claims["sub"]
+        else:
+            with pytest.raises(InvalidToken, match=r"required claim \(sub\)"):
+                await verifier.verify(token, profile)
+
+
 def test_access_token_accepts_keycloak_bearer_kind() -> None:
-    check(TokenProfile.access_token((AUD,), ("jwt",)), {"typ": "Bearer", "nonce": "n"})
+    check(TokenProfile.access_token((AUD,), ("jwt",)), {"typ": "Bearer", "nonce": "n", "sub": "u"})
 
 
 @pytest.mark.parametrize(
