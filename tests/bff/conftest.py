@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.types import Message
 
 from bff.app import create_app
 from bff.settings import Settings
@@ -20,10 +21,10 @@ from tests.bff.fakes import (
     ISSUER,
     PUBLIC_URL,
     UPSTREAM,
-    FakeClock,
     FakeProvider,
     RecordingUpstream,
 )
+from tests.support.clock import FakeClock
 
 
 async def _no_sleep(_: float) -> None:
@@ -99,7 +100,8 @@ class Harness:
         self.client._transport = httpx.ASGITransport(app=self.app, client=("203.0.113.7", 4711))
 
     def session_cookies(self) -> dict[str, str]:
-        return {c.name: c.value for c in self.client.cookies.jar if "bff-session" in c.name}
+        jar = self.client.cookies.jar
+        return {c.name: c.value for c in jar if "bff-session" in c.name and c.value is not None}
 
     async def api(self, path: str, method: str = "GET", **kwargs: Any) -> httpx.Response:
         headers = {"X-CSRF": "1", **kwargs.pop("headers", {})}
@@ -187,16 +189,16 @@ async def raw_request(
         "state": {},
     }
     sent = False
-    messages: list[dict[str, Any]] = []
+    messages: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         nonlocal sent
         if sent:
             return {"type": "http.disconnect"}
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         messages.append(message)
 
     await app(scope, receive, send)

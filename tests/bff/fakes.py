@@ -155,11 +155,11 @@ class FakeProvider:
                 self.revoked_grants.add(token)
                 self.refresh_tokens.clear()
                 return _oauth_error("invalid_grant")
-            grant = self.refresh_tokens.pop(token, None)
-            if grant is None:
+            family = self.refresh_tokens.pop(token, None)
+            if family is None:
                 return _oauth_error("invalid_grant")
             self.rotated.add(token)
-            return JSONResponse(self._tokens(grant, id_token=False))
+            return JSONResponse(self._tokens(family, id_token=False))
         return _oauth_error("unsupported_grant_type")
 
     async def revoke(self, request: Request) -> Response:

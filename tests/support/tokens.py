@@ -16,7 +16,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jwk import ECKey, KeyParameters, KeySet, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
 ISSUER = "https://idp.test"
@@ -29,11 +29,11 @@ _EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 
 def generate_key(alg: str = "RS256", kid: str | None = None) -> SigningKey:
     kid = kid or f"{alg.lower()}-{uuid.uuid4().hex[:8]}"
-    params = {"kid": kid, "use": "sig", "alg": alg}
+    params: KeyParameters = {"kid": kid, "use": "sig", "alg": alg}
     if alg.startswith(("RS", "PS")):
         return RSAKey.generate_key(2048, parameters=params)
     if alg in _EC_CURVES:
-        return ECKey.generate_key(_EC_CURVES[alg], parameters=params)  # type: ignore[arg-type]
+        return ECKey.generate_key(_EC_CURVES[alg], parameters=params)
     if alg in ("EdDSA", "Ed25519"):
         return OKPKey.generate_key("Ed25519", parameters=params)
     raise ValueError(alg)
@@ -83,7 +83,7 @@ def sign_raw(
 
 def public_pem(key: RSAKey | ECKey | OKPKey) -> bytes:
     """The public key in PEM (SubjectPublicKeyInfo), the bytes a confused verifier would use."""
-    return key.public_key.public_bytes(  # type: ignore[union-attr]
+    return key.public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
@@ -97,7 +97,7 @@ class TokenFactory:
     keys: list[SigningKey] = field(default_factory=lambda: [generate_key("RS256", "rsa-1")])
 
     def jwks(self) -> dict[str, Any]:
-        return KeySet(self.keys).as_dict(private=False)
+        return dict(KeySet([*self.keys]).as_dict(private=False))
 
     def claims(
         self, *, now: float | None = None, lifetime_s: int = 300, **overrides: Any
@@ -129,7 +129,7 @@ class TokenFactory:
         key = key or self.keys[0]
         body = self.claims(now=now, lifetime_s=lifetime_s, **{**(claims or {}), **overrides})
         alg = key.alg or "RS256"
-        hdr = {"alg": alg, "kid": key.kid, "typ": "at+jwt"}
+        hdr: dict[str, Any] = {"alg": alg, "kid": key.kid, "typ": "at+jwt"}
         hdr.update(header or {})
         hdr = {k: v for k, v in hdr.items() if v is not None}
         return jwt.encode(hdr, body, key, algorithms=[hdr["alg"]], default_type=None)

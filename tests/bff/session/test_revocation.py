@@ -3,7 +3,7 @@
 import time
 
 from bff.session.revocation import MemoryRevocationList
-from tests.bff.fakes import FakeClock
+from tests.support.clock import FakeClock
 
 
 async def test_a_full_list_never_unrevokes_a_session() -> None:

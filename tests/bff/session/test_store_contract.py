@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
@@ -20,7 +20,7 @@ from bff.session.model import Session
 from bff.session.redis import RedisRefreshResults, RedisRevocationList, RedisSessionStore
 from bff.session.revocation import MemoryRevocationList
 from bff.settings import parse_session_keys
-from tests.bff.fakes import FakeClock
+from tests.support.clock import FakeClock
 
 REDIS_URL = os.environ.get("BFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -183,7 +183,9 @@ async def test_redis_stores_no_token_in_clear(redis: tuple[Redis, str]) -> None:
     client, prefix = redis
     store = RedisSessionStore(client, KeyRing(parse_session_keys(KEY_NEW)), POLICY, prefix)
     await store.save(_session(access_token="secret-access-token"), {}, 3600)
-    values = [await client.get(k) async for k in client.scan_iter(match=prefix + "*")]
+    values = cast(
+        list[bytes], [await client.get(k) async for k in client.scan_iter(match=prefix + "*")]
+    )
     assert values
     assert all(b"secret-access-token" not in v for v in values)
 
