@@ -10,18 +10,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bff.cookies import CookiePolicy, parse_cookie_header
+from bff.errors import SessionTooLarge, Unauthenticated
 from bff.oidc import Provider
-from bff.pages import json_error
 from bff.refresh import Refresher
+from bff.responses import error_json
 from bff.session.manager import SessionManager
 from bff.session.model import Session
-from bff.session.store import SessionTooLarge
 from bff.settings import Settings
 from bff.transaction import Transactions
 
 logger = logging.getLogger(__name__)
-#: where an API client without a session should send the browser
-LOGIN_URL = "/auth/login"
 
 
 @dataclass
@@ -70,16 +68,9 @@ class BFF:
             return {}
         return parse_cookie_header(b"; ".join(values).decode("latin-1"))
 
-    @staticmethod
-    def add_cookies(response: Response, lines: list[str]) -> None:
-        for line in lines:
-            response.raw_headers.append((b"set-cookie", line.encode("latin-1")))
-
     async def unauthenticated(self, cookies: dict[str, str]) -> Response:
         """401 for a request without a valid session; leftover session cookies go."""
-        response = json_error(401, "unauthenticated", login_url=LOGIN_URL)
-        self.add_cookies(response, await self.sessions.clear(cookies))
-        return response
+        return error_json(Unauthenticated(), await self.sessions.clear(cookies))
 
     async def save_quietly(self, session: Session, cookies: dict[str, str]) -> list[str]:
         """Write a session back; one that no longer fits ends (never a half-written session).

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from bff.errors import OAuthFailure, ProviderUnavailable, RefreshFailed
 from bff.expiring import Expiring
 from bff.logs import log_code
-from bff.oidc import OAuthFailure, Provider, ProviderUnavailable, Tokens
+from bff.oidc import Provider, Tokens
 from bff.session.model import Session
 from shared import ProviderError, SharedError
 from shared.singleflight import KeyedSingleFlight
@@ -45,10 +46,6 @@ def cache_ttl(upstream_timeout_s: float) -> int:
     """Refresh results outlive any request that started before them (upstream timeout +
     30 s, bounded): its write-back must not re-set a rotated refresh token (RFC 9700 §4.14.2)."""
     return int(min(max(upstream_timeout_s + 30, CACHE_TTL_S), MAX_CACHE_TTL_S))
-
-
-class RefreshFailed(Exception):
-    """The session cannot go on (`invalid_grant`, no refresh token, unusable answer)."""
 
 
 @dataclass(frozen=True)
@@ -196,8 +193,6 @@ class Refresher:
         self.calls += 1
         try:
             tokens = await self._provider.refresh(refresh_token)
-        except ProviderUnavailable:
-            raise
         except OAuthFailure as exc:
             code = log_code(exc.error)
             audit.info("refresh_failed error=%s", code)

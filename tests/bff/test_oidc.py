@@ -7,7 +7,8 @@ import httpx
 import pytest
 import respx
 
-from bff.oidc import OAuthFailure, Provider, ProviderUnavailable
+from bff.errors import OAuthFailure, ProviderUnavailable
+from bff.oidc import Provider
 from bff.settings import Settings
 from shared import JWKSCache, MetadataCache, TokenVerifier
 from tests.bff.conftest import NO_RETRY, Harness, make_settings
