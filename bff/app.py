@@ -4,7 +4,8 @@ import contextlib
 import http.cookiejar
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx
 from starlette.applications import Starlette
@@ -18,9 +19,14 @@ from bff.keyring import KeyRing
 from bff.logs import RequestIdMiddleware
 from bff.oidc import Provider
 from bff.proxy import proxy
-from bff.refresh import Refresher, cache_ttl
-from bff.session.factory import build_backends
+from bff.refresh.redis import RedisRefreshResults
+from bff.refresh.refresher import Refresher, cache_ttl
+from bff.refresh.results import MemoryRefreshResults, RefreshResults
+from bff.session.cookie import CookieSessionStore
 from bff.session.manager import SessionManager
+from bff.session.redis import RedisKeys, RedisRevocationList, RedisSessionStore, connect
+from bff.session.revocation import MemoryRevocationList, RevocationList
+from bff.session.store import SessionStore
 from bff.settings import Settings
 from bff.spa import SPAStaticFiles
 from bff.transaction import Transactions
@@ -39,6 +45,49 @@ class RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
 
 
 API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass
+class Backends:
+    """Where sessions, revocations and refresh results live (`BFF_SESSION_STORE`)."""
+
+    store: SessionStore
+    revocations: RevocationList
+    refresh_results: RefreshResults
+    aclose: Callable[[], Awaitable[None]] = _nothing
+
+
+def build_backends(
+    settings: Settings, ring: KeyRing, policy: CookiePolicy, clock: Callable[[], float]
+) -> Backends:
+    """With `BFF_REDIS_URL` set, revocations, one-time markers and refresh coordination live
+    in Redis whatever the session store (SPEC: "also used for shared refresh locks and
+    logout revocations"), so a logout or a refresh on one instance holds on every other
+    one and across restarts. Without it they are per process."""
+    url = settings.redis_url.get_secret_value()
+    if not url:
+        return Backends(
+            store=CookieSessionStore(ring, policy),
+            revocations=MemoryRevocationList(clock),
+            refresh_results=MemoryRefreshResults(clock),
+        )
+    client = connect(url)
+    keys = RedisKeys(settings.redis_prefix)
+    store: SessionStore = (
+        RedisSessionStore(client, ring, policy, keys)
+        if settings.session_store == "redis"
+        else CookieSessionStore(ring, policy)
+    )
+    return Backends(
+        store=store,
+        revocations=RedisRevocationList(client, keys),
+        refresh_results=RedisRefreshResults(client, ring, keys),
+        aclose=client.aclose,
+    )
 
 
 def create_app(
@@ -94,9 +143,9 @@ def create_app(
         provider=provider,
         refresher=Refresher(
             provider,
+            backends.refresh_results,
             margin_s=settings.refresh_margin_s,
             clock=clock,
-            results=backends.refresh_results,
             cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
         ),
         upstream=upstream,

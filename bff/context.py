@@ -12,7 +12,7 @@ from starlette.responses import Response
 from bff.cookies import CookiePolicy, parse_cookie_header
 from bff.errors import SessionTooLarge, Unauthenticated
 from bff.oidc import Provider
-from bff.refresh import Refresher
+from bff.refresh.refresher import Refresher
 from bff.responses import error_json
 from bff.session.manager import SessionManager
 from bff.session.model import Session

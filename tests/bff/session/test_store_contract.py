@@ -14,10 +14,11 @@ from redis.asyncio import Redis
 from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
 from bff.oidc import Tokens
-from bff.refresh import MemoryRefreshResults
+from bff.refresh.redis import RedisRefreshResults
+from bff.refresh.results import MemoryRefreshResults
 from bff.session.cookie import CookieSessionStore
 from bff.session.model import Session
-from bff.session.redis import RedisRefreshResults, RedisRevocationList, RedisSessionStore
+from bff.session.redis import RedisKeys, RedisRevocationList, RedisSessionStore
 from bff.session.revocation import MemoryRevocationList
 from bff.settings import parse_session_keys
 from tests.support.clock import FakeClock
@@ -77,7 +78,9 @@ def stores(backend: tuple[Redis, str] | None) -> Stores:
         return Stores(lambda keys: CookieSessionStore(KeyRing(parse_session_keys(keys)), POLICY))
     client, prefix = backend
     return Stores(
-        lambda keys: RedisSessionStore(client, KeyRing(parse_session_keys(keys)), POLICY, prefix)
+        lambda keys: RedisSessionStore(
+            client, KeyRing(parse_session_keys(keys)), POLICY, RedisKeys(prefix)
+        )
     )
 
 
@@ -172,7 +175,9 @@ async def test_overwrite_keeps_latest(stores: Stores) -> None:
 
 async def test_redis_clear_ends_a_copied_cookie(redis: tuple[Redis, str]) -> None:
     client, prefix = redis
-    store = RedisSessionStore(client, KeyRing(parse_session_keys(KEY_NEW)), POLICY, prefix)
+    store = RedisSessionStore(
+        client, KeyRing(parse_session_keys(KEY_NEW)), POLICY, RedisKeys(prefix)
+    )
     jar = _jar(await store.save(_session(), {}, 3600))
     copy = dict(jar)
     await store.clear(jar)
@@ -181,7 +186,9 @@ async def test_redis_clear_ends_a_copied_cookie(redis: tuple[Redis, str]) -> Non
 
 async def test_redis_stores_no_token_in_clear(redis: tuple[Redis, str]) -> None:
     client, prefix = redis
-    store = RedisSessionStore(client, KeyRing(parse_session_keys(KEY_NEW)), POLICY, prefix)
+    store = RedisSessionStore(
+        client, KeyRing(parse_session_keys(KEY_NEW)), POLICY, RedisKeys(prefix)
+    )
     await store.save(_session(access_token="secret-access-token"), {}, 3600)
     values = cast(
         list[bytes], [await client.get(k) async for k in client.scan_iter(match=prefix + "*")]
@@ -198,7 +205,7 @@ def revocations(backend: tuple[Redis, str] | None) -> Any:
     if backend is None:
         return MemoryRevocationList(FakeClock())
     client, prefix = backend
-    return RedisRevocationList(client, prefix)
+    return RedisRevocationList(client, RedisKeys(prefix))
 
 
 async def test_revocation_contract(revocations: Any) -> None:
@@ -226,7 +233,7 @@ def results(backend: tuple[Redis, str] | None) -> Any:
     if backend is None:
         return MemoryRefreshResults(FakeClock())
     client, prefix = backend
-    return RedisRefreshResults(client, KeyRing(parse_session_keys(KEY_NEW)), prefix)
+    return RedisRefreshResults(client, KeyRing(parse_session_keys(KEY_NEW)), RedisKeys(prefix))
 
 
 async def test_refresh_results_contract(results: Any) -> None:
@@ -240,7 +247,7 @@ async def test_refresh_results_contract(results: Any) -> None:
 
 async def test_redis_refresh_lock_is_exclusive(redis: tuple[Redis, str]) -> None:
     client, prefix = redis
-    results = RedisRefreshResults(client, KeyRing(parse_session_keys(KEY_NEW)), prefix)
+    results = RedisRefreshResults(client, KeyRing(parse_session_keys(KEY_NEW)), RedisKeys(prefix))
     assert await results.acquire("k", 15) is True
     assert await results.acquire("k", 15) is False
     await results.release("k")
