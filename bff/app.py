@@ -24,7 +24,14 @@ from bff.refresh.refresher import Refresher, cache_ttl
 from bff.refresh.results import MemoryRefreshResults, RefreshResults
 from bff.session.cookie import CookieSessionStore
 from bff.session.manager import SessionManager
-from bff.session.redis import RedisKeys, RedisRevocationList, RedisSessionStore, connect
+from bff.session.redis import (
+    RedisKeys,
+    RedisOneTimeMarkers,
+    RedisRevocationList,
+    RedisSessionStore,
+    connect,
+)
+from bff.session.replay import MemoryOneTimeMarkers, OneTimeMarkers
 from bff.session.revocation import MemoryRevocationList, RevocationList
 from bff.session.store import SessionStore
 from bff.settings import Settings
@@ -53,10 +60,11 @@ async def _nothing() -> None:
 
 @dataclass
 class Backends:
-    """Where sessions, revocations and refresh results live (`BFF_SESSION_STORE`)."""
+    """Where sessions, revocations, one-time markers and refresh results live."""
 
     store: SessionStore
     revocations: RevocationList
+    markers: OneTimeMarkers
     refresh_results: RefreshResults
     aclose: Callable[[], Awaitable[None]] = _nothing
 
@@ -73,6 +81,7 @@ def build_backends(
         return Backends(
             store=CookieSessionStore(ring, policy),
             revocations=MemoryRevocationList(clock),
+            markers=MemoryOneTimeMarkers(clock),
             refresh_results=MemoryRefreshResults(clock),
         )
     client = connect(url)
@@ -85,6 +94,7 @@ def build_backends(
     return Backends(
         store=store,
         revocations=RedisRevocationList(client, keys),
+        markers=RedisOneTimeMarkers(client, keys),
         refresh_results=RedisRefreshResults(client, ring, keys),
         aclose=client.aclose,
     )
@@ -139,6 +149,7 @@ def create_app(
             idle_s=settings.session_idle_s,
             clock=clock,
         ),
+        markers=backends.markers,
         transactions=Transactions(ring, policy, clock),
         provider=provider,
         refresher=Refresher(

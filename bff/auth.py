@@ -1,7 +1,6 @@
 """`/auth/*`: login, callback, me, logout and back-channel logout."""
 
 import contextlib
-import hashlib
 import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
@@ -24,6 +23,8 @@ from bff.logs import log_code
 from bff.oidc import Tokens
 from bff.responses import NO_STORE, error_json, error_page, json_answer, redirect
 from bff.session.model import Session, profile_claims
+from bff.session.replay import jti_marker, state_marker
+from bff.session.revocation import sid_key, sub_key
 from bff.transaction import TTL_S as LOGIN_TTL_S
 from shared import InvalidToken, SharedError
 from shared.profiles import check_nonce
@@ -78,8 +79,7 @@ async def _callback(bff: BFF, request: Request) -> Response:
     if tx is None:
         return _fail(LoginFailed("invalid_state"), removal)
     # one-time state: a replayed callback (even with a saved cookie) is refused
-    state_key = "state:" + hashlib.sha256(state.encode()).hexdigest()
-    if not await bff.sessions.revocations.first_use(state_key, LOGIN_TTL_S):
+    if not await bff.markers.first_use(state_marker(state), LOGIN_TTL_S):
         return _fail(LoginFailed("invalid_state"), removal)
 
     try:
@@ -231,17 +231,17 @@ async def backchannel_logout(request: Request) -> Response:
     # OIDC Back-Channel Logout 1.0 §2.6 (10): refuse a logout token already seen (jti);
     # remember it at least until it expires.
     ttl = int(max(float(claims.get("exp", now)) - now, 0)) + 600
-    if not isinstance(jti, str) or not await bff.sessions.revocations.first_use(
-        f"jti:{claims.get('iss')}:{jti}", ttl
+    if not isinstance(jti, str) or not await bff.markers.first_use(
+        jti_marker(claims.get("iss"), jti), ttl
     ):
         audit.info("backchannel_logout_refused reason=replay")
         return _bcl_error("logout token replayed")
     sid, sub = claims.get("sid"), claims.get("sub")
     # §2.7: with a sid, that provider session ends; with only a sub, every session of it.
     # Entries live as long as a session can (BFF_SESSION_MAX_AGE_S).
-    key = f"sid:{sid}" if isinstance(sid, str) else f"sub:{sub}"
+    kind, key = ("sid", sid_key(sid)) if isinstance(sid, str) else ("sub", sub_key(sub))
     await bff.sessions.revocations.revoke(key, now, bff.sessions.max_age_s)
-    audit.info("backchannel_logout kind=%s", key.split(":", 1)[0])
+    audit.info("backchannel_logout kind=%s", kind)
     return Response(status_code=200, headers=NO_STORE)
 
 

@@ -16,6 +16,7 @@ from bff.refresh.refresher import Refresher
 from bff.responses import error_json
 from bff.session.manager import SessionManager
 from bff.session.model import Session
+from bff.session.replay import OneTimeMarkers
 from bff.settings import Settings
 from bff.transaction import Transactions
 
@@ -28,6 +29,7 @@ class BFF:
     clock: Callable[[], float]
     policy: CookiePolicy
     sessions: SessionManager
+    markers: OneTimeMarkers
     transactions: Transactions
     provider: Provider
     refresher: Refresher

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bff.session.model import Session
-from bff.session.revocation import RevocationList
+from bff.session.revocation import RevocationList, keys_of, session_key
 from bff.session.store import SessionStore
 
 audit = logging.getLogger("bff.audit")
@@ -23,13 +23,6 @@ class Current:
     dirty: bool
     #: opened with an older key: written back even when nothing else changed
     stale_key: bool = False
-
-
-def revocation_keys(session: Session) -> list[str]:
-    keys = [f"bff:{session.id}", f"sub:{session.sub}"]
-    if session.sid:
-        keys.append(f"sid:{session.sid}")
-    return keys
 
 
 class SessionManager:
@@ -58,7 +51,7 @@ class SessionManager:
         if now >= session.expires_at(self.max_age_s, self.idle_s) or session.created_at > now + 60:
             audit.info("session_rejected reason=expired")
             return None
-        revoked_at = await self.revocations.revoked_since(revocation_keys(session))
+        revoked_at = await self.revocations.revoked_since(keys_of(session))
         # OIDC Back-Channel Logout 1.0 §2.7: every session of that sid/sub is over; a
         # session created after the logout is a new login and stays valid.
         if revoked_at is not None and revoked_at >= session.created_at:
@@ -79,5 +72,5 @@ class SessionManager:
 
     async def end(self, session: Session, cookies: Mapping[str, str]) -> list[str]:
         """Log out: a copied cookie must not outlive the logout either."""
-        await self.revocations.revoke(f"bff:{session.id}", self._clock(), self.max_age_s)
+        await self.revocations.revoke(session_key(session.id), self._clock(), self.max_age_s)
         return await self.store.clear(cookies)

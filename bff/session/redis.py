@@ -121,15 +121,29 @@ class RedisRevocationList:
         times = [float(v) for v in values if v is not None]
         return max(times) if times else None
 
-    async def first_use(self, key: str, ttl_s: int) -> bool:
-        return bool(await self._redis.set(self._keys.once(key), b"1", ex=max(ttl_s, 1), nx=True))
-
     async def ping(self) -> None:
         await self._redis.ping()
+
+
+class RedisOneTimeMarkers:
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def first_use(self, key: str, ttl_s: int) -> bool:
+        # SET NX: of several instances seeing the same marker, exactly one wins
+        return bool(await self._redis.set(self._keys.once(key), b"1", ex=max(ttl_s, 1), nx=True))
 
 
 def connect(url: str) -> Redis:
     return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
 
 
-__all__ = ["RedisKeys", "RedisRevocationList", "RedisSessionStore", "connect", "text_of"]
+__all__ = [
+    "RedisKeys",
+    "RedisOneTimeMarkers",
+    "RedisRevocationList",
+    "RedisSessionStore",
+    "connect",
+    "text_of",
+]

@@ -1,4 +1,5 @@
-"""One contract suite run against every store and every revocation list (cookie, Redis)."""
+"""One contract suite run against every store, revocation list, marker set and refresh-result
+cache (in memory or cookies, and Redis)."""
 
 import base64
 import os
@@ -18,7 +19,13 @@ from bff.refresh.redis import RedisRefreshResults
 from bff.refresh.results import MemoryRefreshResults
 from bff.session.cookie import CookieSessionStore
 from bff.session.model import Session
-from bff.session.redis import RedisKeys, RedisRevocationList, RedisSessionStore
+from bff.session.redis import (
+    RedisKeys,
+    RedisOneTimeMarkers,
+    RedisRevocationList,
+    RedisSessionStore,
+)
+from bff.session.replay import MemoryOneTimeMarkers, OneTimeMarkers
 from bff.session.revocation import MemoryRevocationList
 from bff.settings import parse_session_keys
 from tests.support.clock import FakeClock
@@ -219,10 +226,21 @@ async def test_revocation_contract(revocations: Any) -> None:
     await revocations.ping()
 
 
-async def test_first_use_contract(revocations: Any) -> None:
-    assert await revocations.first_use("jti:1", 600) is True
-    assert await revocations.first_use("jti:1", 600) is False
-    assert await revocations.first_use("jti:2", 600) is True
+# --- one-time markers ------------------------------------------------------------------
+
+
+@pytest.fixture
+def markers(backend: tuple[Redis, str] | None) -> OneTimeMarkers:
+    if backend is None:
+        return MemoryOneTimeMarkers(FakeClock())
+    client, prefix = backend
+    return RedisOneTimeMarkers(client, RedisKeys(prefix))
+
+
+async def test_first_use_contract(markers: OneTimeMarkers) -> None:
+    assert await markers.first_use("jti:1", 600) is True
+    assert await markers.first_use("jti:1", 600) is False
+    assert await markers.first_use("jti:2", 600) is True
 
 
 # --- refresh results -------------------------------------------------------------------
