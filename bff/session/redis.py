@@ -103,18 +103,28 @@ class RedisSessionStore:
         await self._redis.ping()
 
 
+#: SET, keeping the later time: Redis has no `SET ... GT`, and a GET then SET from two
+#: instances could let an earlier revocation overwrite a later one. A script runs alone.
+#: KEYS[1] the revocation key; ARGV[1] the revocation time (Unix seconds), ARGV[2] the TTL (s)
+_REVOKE_KEEPING_LATEST = """
+local previous = redis.call('GET', KEYS[1])
+if previous and tonumber(previous) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
 class RedisRevocationList:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._redis = redis
         self._keys = keys
+        self._revoke = redis.register_script(_REVOKE_KEEPING_LATEST)
 
     async def revoke(self, key: str, at: float, ttl_s: int) -> None:
-        name = self._keys.revoked(key)
-        # keep the latest time when two instances revoke the same key
-        previous = await self._redis.get(name)
-        if previous is not None and float(previous) >= at:
-            return
-        await self._redis.set(name, repr(at), ex=max(ttl_s, 1))
+        # repr: the shortest text that reads back as the same float, in Lua and in Python
+        await self._revoke(keys=[self._keys.revoked(key)], args=[repr(at), max(ttl_s, 1)])
 
     async def revoked_since(self, keys: Sequence[str]) -> float | None:
         values = await self._redis.mget([self._keys.revoked(k) for k in keys])

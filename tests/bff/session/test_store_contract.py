@@ -1,8 +1,10 @@
 """One contract suite run against every store, revocation list, marker set and refresh-result
 cache (in memory or cookies, and Redis)."""
 
+import asyncio
 import base64
 import os
+import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -224,6 +226,19 @@ async def test_revocation_contract(revocations: Any) -> None:
     await revocations.revoke("sid:a", 50.0, 3600)  # an older revocation never wins
     assert await revocations.revoked_since(["sid:a"]) == 100.0
     await revocations.ping()
+
+
+async def test_an_earlier_revocation_never_lowers_a_later_one(revocations: Any) -> None:
+    await revocations.revoke("sid:a", 300.0, 3600)
+    await revocations.revoke("sid:a", 299.5, 3600)
+    assert await revocations.revoked_since(["sid:a"]) == 300.0
+    # concurrently, in any order (50 at once: the client's pool holds 100 connections)
+    times = [100.0 + i * 0.25 for i in range(50)]
+    random.Random(7).shuffle(times)
+    await asyncio.gather(*(revocations.revoke("sub:b", t, 3600) for t in times))
+    assert await revocations.revoked_since(["sub:b"]) == max(times)
+    await asyncio.gather(*(revocations.revoke("sub:b", t - 100, 3600) for t in times))
+    assert await revocations.revoked_since(["sub:b"]) == max(times)
 
 
 # --- one-time markers ------------------------------------------------------------------
