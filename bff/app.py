@@ -20,7 +20,7 @@ from bff.logs import RequestIdMiddleware
 from bff.oidc import Provider
 from bff.proxy import proxy
 from bff.refresh.redis import RedisRefreshResults
-from bff.refresh.refresher import Refresher, cache_ttl
+from bff.refresh.refresher import LockWait, Refresher, cache_ttl
 from bff.refresh.results import MemoryRefreshResults, RefreshResults
 from bff.session.cookie import CookieSessionStore
 from bff.session.manager import SessionManager
@@ -107,11 +107,13 @@ def create_app(
     upstream_transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     retry: RetryPolicy | None = None,
+    lock_wait: LockWait | None = None,
 ) -> Starlette:
     """Build the app.
 
-    `http_client` (provider calls), `upstream_transport` (the proxy), `clock` and `retry`
-    (provider fetches) are seams for tests. By default one pooled transport serves both:
+    `http_client` (provider calls), `upstream_transport` (the proxy), `clock`, `retry`
+    (provider fetches) and `lock_wait` (waiting on another instance's refresh) are seams
+    for tests. By default one pooled transport serves both:
     the proxy sends through it directly (no client-level cookie, auth or redirect
     handling on the hot path), the provider calls through an `httpx.AsyncClient` on it.
     """
@@ -158,6 +160,7 @@ def create_app(
             margin_s=settings.refresh_margin_s,
             clock=clock,
             cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
+            lock_wait=lock_wait or LockWait(),
         ),
         upstream=upstream,
     )

@@ -13,7 +13,9 @@ in-process default needs no lock.
 
 import asyncio
 import logging
-from dataclasses import replace
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 
 from bff.errors import OAuthFailure, ProviderUnavailable, RefreshFailed
 from bff.logs import log_code
@@ -40,6 +42,18 @@ POLL_S = 0.05
 MAX_CATCH_UP = 4
 
 
+@dataclass(frozen=True)
+class LockWait:
+    """How a request waits while another instance holds the refresh lock: it looks for that
+    instance's result every `poll_s` seconds for at most `wait_s` seconds (the lock's life),
+    as `monotonic` tells. `sleep` and `monotonic` are seams, so tests wait without sleeping."""
+
+    poll_s: float = POLL_S
+    wait_s: float = LOCK_TTL_S
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
 def cache_ttl(upstream_timeout_s: float) -> int:
     """Refresh results outlive any request that started before them (upstream timeout +
     30 s, bounded): its write-back must not re-set a rotated refresh token (RFC 9700 §4.14.2)."""
@@ -54,14 +68,14 @@ class Refresher:
         *,
         margin_s: int,
         clock: Clock,
-        wait_s: float = LOCK_TTL_S,
         cache_ttl_s: int = CACHE_TTL_S,
+        lock_wait: LockWait = LockWait(),
     ) -> None:
         self._provider = provider
         self._results = results
         self._margin_s = margin_s
         self._clock = clock
-        self._wait_s = wait_s
+        self._lock_wait = lock_wait
         self._cache_ttl_s = cache_ttl_s
         self._flights: KeyedSingleFlight[str, Tokens] = KeyedSingleFlight()
 
@@ -113,7 +127,9 @@ class Refresher:
         """The outcome for this refresh token: cached, obtained under the lock, or the lock
         holder's. A holder that fails without an outcome (provider unavailable) releases
         the lock, and a waiter then tries itself instead of polling to the end."""
-        for _ in range(int(self._wait_s / POLL_S) + 1):
+        wait = self._lock_wait
+        deadline = wait.monotonic() + wait.wait_s
+        while True:
             outcome = await self._results.get(key)
             if outcome is not None:
                 return self._tokens_of(outcome)
@@ -126,7 +142,9 @@ class Refresher:
                 finally:
                     await self._results.release(key)
                 return self._tokens_of(outcome)
-            await asyncio.sleep(POLL_S)  # another instance holds the lock
+            if wait.monotonic() >= deadline:
+                break
+            await wait.sleep(wait.poll_s)  # another instance holds the lock
         raise ProviderUnavailable("another instance's refresh did not finish", timeout=True)
 
     @staticmethod

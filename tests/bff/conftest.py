@@ -1,8 +1,11 @@
 """BFF test harness: the real app, a fake provider and a recording upstream, in-process."""
 
+import asyncio
 import base64
 import os
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,10 +13,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.types import Message
 
 from bff.app import create_app
+from bff.refresh.refresher import LockWait
 from bff.settings import Settings
 from shared.fetch import RetryPolicy
 from tests.bff.fakes import (
@@ -32,6 +37,55 @@ async def _no_sleep(_: float) -> None:
 
 
 NO_RETRY = RetryPolicy(attempts=1, sleep=_no_sleep)
+REDIS_URL = os.environ.get("BFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@asynccontextmanager
+async def redis_namespace() -> AsyncIterator[tuple[Redis, str]]:
+    """A Redis client and a fresh key prefix, whose keys are deleted afterwards.
+
+    Without Redis the test is skipped on a developer's machine, but fails when `CI` is set:
+    a Redis test that never runs proves nothing."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception:
+        await client.aclose()
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis not reachable at {REDIS_URL}, and CI must provide it")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    prefix = f"test:{uuid.uuid4().hex}:"  # a random namespace per test
+    try:
+        yield client, prefix
+    finally:
+        keys = [k async for k in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+class Polling:
+    """A refresh-lock waiter's sleep that does not sleep: it records that an instance is
+    polling (`started`) and only yields. Used with a `monotonic` that never moves, the
+    waiter polls until the lock holder's outcome appears, however long the holder takes;
+    `MAX_POLLS` turns a waiter that would poll forever into a failure."""
+
+    MAX_POLLS = 20_000
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.polls = 0
+
+    async def __call__(self, seconds: float) -> None:
+        self.started.set()
+        self.polls += 1
+        if self.polls > self.MAX_POLLS:
+            raise AssertionError("still polling for another instance's refresh")
+        await asyncio.sleep(0)
+
+    @property
+    def lock_wait(self) -> LockWait:
+        return LockWait(sleep=self, monotonic=lambda: 0.0)
 
 
 def make_key(kid: str) -> str:
@@ -67,6 +121,7 @@ class Harness:
     outbound: httpx.AsyncClient
     static_dir: Path
     upstream_transport: httpx.AsyncBaseTransport | None
+    lock_wait: LockWait | None = None
 
     @property
     def bff(self) -> Any:
@@ -87,16 +142,21 @@ class Harness:
         assert response.status_code == 302, response.text
         return response
 
-    def rebuild(self, **overrides: Any) -> None:
-        """The same browser and provider, a BFF restarted with other settings."""
-        self.settings = make_settings(self.static_dir, **overrides)
-        self.app = create_app(
+    def instance(self) -> Starlette:
+        """Another BFF instance with the same settings, provider, upstream and clock."""
+        return create_app(
             self.settings,
             http_client=self.outbound,
             upstream_transport=self.upstream_transport,
             clock=self.clock,
             retry=NO_RETRY,
+            lock_wait=self.lock_wait,
         )
+
+    def rebuild(self, **overrides: Any) -> None:
+        """The same browser and provider, a BFF restarted with other settings."""
+        self.settings = make_settings(self.static_dir, **overrides)
+        self.app = self.instance()
         self.client._transport = httpx.ASGITransport(app=self.app, client=("203.0.113.7", 4711))
 
     def session_cookies(self) -> dict[str, str]:
@@ -112,6 +172,7 @@ def build_harness(
     tmp_path: Path,
     *,
     upstream_transport: httpx.AsyncBaseTransport | None = None,
+    lock_wait: LockWait | None = None,
     **overrides: Any,
 ) -> Harness:
     clock = FakeClock()
@@ -130,13 +191,23 @@ def build_harness(
         upstream_transport=upstream_transport,
         clock=clock,
         retry=NO_RETRY,
+        lock_wait=lock_wait,
     )
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)),
         base_url=settings.public_url,
     )
     return Harness(
-        clock, provider, upstream, settings, app, client, outbound, static_dir, upstream_transport
+        clock,
+        provider,
+        upstream,
+        settings,
+        app,
+        client,
+        outbound,
+        static_dir,
+        upstream_transport,
+        lock_wait,
     )
 
 

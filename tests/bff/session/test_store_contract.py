@@ -5,9 +5,7 @@ import asyncio
 import base64
 import os
 import random
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -30,9 +28,8 @@ from bff.session.redis import (
 from bff.session.replay import MemoryOneTimeMarkers, OneTimeMarkers
 from bff.session.revocation import MemoryRevocationList
 from bff.settings import parse_session_keys
+from tests.bff.conftest import redis_namespace
 from tests.support.clock import FakeClock
-
-REDIS_URL = os.environ.get("BFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _key(kid: str) -> str:
@@ -41,24 +38,6 @@ def _key(kid: str) -> str:
 
 KEY_OLD, KEY_NEW = _key("old"), _key("new")
 POLICY = CookiePolicy(secure=True, samesite="strict")
-
-
-@asynccontextmanager
-async def redis_namespace() -> AsyncIterator[tuple[Redis, str]]:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:  # no Redis on this machine: the Redis half of the contract is skipped
-        await client.aclose()
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
-    prefix = f"test:{uuid.uuid4().hex}:"  # a random namespace per test
-    try:
-        yield client, prefix
-    finally:
-        keys = [k async for k in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 @pytest.fixture
