@@ -140,6 +140,14 @@ def create_app(
         clock=clock,
     )
     provider = Provider(settings, client, metadata, verifier, clock)
+    refresher = Refresher(
+        provider,
+        backends.refresh_results,
+        margin_s=settings.refresh_margin_s,
+        clock=clock,
+        cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
+        lock_wait=lock_wait or LockWait(),
+    )
     bff = BFF(
         settings=settings,
         clock=clock,
@@ -150,18 +158,14 @@ def create_app(
             max_age_s=settings.session_max_age_s,
             idle_s=settings.session_idle_s,
             clock=clock,
+            catch_up=refresher.catch_up,
         ),
+        store=backends.store,
+        revocations=backends.revocations,
         markers=backends.markers,
         transactions=Transactions(ring, policy, clock),
         provider=provider,
-        refresher=Refresher(
-            provider,
-            backends.refresh_results,
-            margin_s=settings.refresh_margin_s,
-            clock=clock,
-            cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
-            lock_wait=lock_wait or LockWait(),
-        ),
+        refresher=refresher,
         upstream=upstream,
     )
 

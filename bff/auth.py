@@ -164,7 +164,7 @@ async def me(request: Request) -> Response:
     if current is None:
         return await bff.unauthenticated(cookies)
     session = current.session
-    expires = session.expires_at(bff.sessions.max_age_s, bff.sessions.idle_s)
+    expires = bff.sessions.expires_at(session)
     body = {
         "sub": session.sub,
         "name": session.claims.get("name"),
@@ -172,7 +172,7 @@ async def me(request: Request) -> Response:
         "groups": session.claims.get("groups", []),
         "session": {"expires_at": datetime.fromtimestamp(expires, UTC).isoformat()},
     }
-    lines = await bff.save_quietly(session, cookies) if current.dirty else []
+    lines = await bff.sessions.write_back(session, cookies) if current.dirty else []
     return json_answer(body, lines)
 
 
@@ -240,7 +240,7 @@ async def backchannel_logout(request: Request) -> Response:
     # §2.7: with a sid, that provider session ends; with only a sub, every session of it.
     # Entries live as long as a session can (BFF_SESSION_MAX_AGE_S).
     kind, key = ("sid", sid_key(sid)) if isinstance(sid, str) else ("sub", sub_key(sub))
-    await bff.sessions.revocations.revoke(key, now, bff.sessions.max_age_s)
+    await bff.revocations.revoke(key, now, bff.settings.session_max_age_s)
     audit.info("backchannel_logout kind=%s", kind)
     return Response(status_code=200, headers=NO_STORE)
 

@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bff.cookies import CookiePolicy, parse_cookie_header
-from bff.errors import SessionTooLarge, Unauthenticated
+from bff.errors import Unauthenticated
 from bff.oidc import Provider
 from bff.refresh.refresher import Refresher
 from bff.responses import error_json
 from bff.session.manager import SessionManager
-from bff.session.model import Session
 from bff.session.replay import OneTimeMarkers
+from bff.session.revocation import RevocationList
+from bff.session.store import SessionStore
 from bff.settings import Settings
 from bff.transaction import Transactions
 
@@ -29,6 +30,8 @@ class BFF:
     clock: Callable[[], float]
     policy: CookiePolicy
     sessions: SessionManager
+    store: SessionStore
+    revocations: RevocationList
     markers: OneTimeMarkers
     transactions: Transactions
     provider: Provider
@@ -73,20 +76,3 @@ class BFF:
     async def unauthenticated(self, cookies: dict[str, str]) -> Response:
         """401 for a request without a valid session; leftover session cookies go."""
         return error_json(Unauthenticated(), await self.sessions.clear(cookies))
-
-    async def save_quietly(self, session: Session, cookies: dict[str, str]) -> list[str]:
-        """Write a session back; one that no longer fits ends (never a half-written session).
-
-        A request that loaded the session before another one refreshed it would re-set the
-        rotated refresh token (and the next refresh would replay it: RFC 9700 §4.14.2), so
-        the session first takes the newest tokens the refresh-result cache holds for it.
-        """
-        newest = await self.refresher.catch_up(session)
-        if newest is None:
-            return []  # a refresh found the grant gone; that response ended the session
-        session = newest
-        try:
-            return await self.sessions.save(session, cookies)
-        except SessionTooLarge as exc:
-            logger.error("session no longer fits its cookies, ending it: %s", exc)
-            return await self.sessions.end(session, cookies)

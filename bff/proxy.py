@@ -205,7 +205,7 @@ async def proxy(request: Request) -> Response:
             return outcome
         refreshed = True
         if outcome is not session:
-            session, dirty, saved = outcome, False, await bff.save_quietly(outcome, cookies)
+            session, dirty, saved = outcome, False, await bff.sessions.write_back(outcome, cookies)
 
     try:
         url = bff.upstream_target(rest, query)
@@ -249,7 +249,7 @@ async def proxy(request: Request) -> Response:
             return outcome
         refreshed = True
         if outcome is not session:
-            session, dirty, saved = outcome, False, await bff.save_quietly(outcome, cookies)
+            session, dirty, saved = outcome, False, await bff.sessions.write_back(outcome, cookies)
 
     headers = _response_headers(upstream.headers.raw)
     streamed: Response
@@ -268,7 +268,7 @@ async def proxy(request: Request) -> Response:
     # refresh may have completed meanwhile: leave the cookie to a later request.
     touch_only = not refreshed and not current.stale_key
     if dirty and not (touch_only and bff.clock() - started >= bff.sessions.touch_interval_s):
-        saved = await bff.save_quietly(session, cookies)
+        saved = await bff.sessions.write_back(session, cookies)
     return with_cookies(streamed, saved)
 
 
