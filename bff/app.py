@@ -4,7 +4,8 @@ import contextlib
 import http.cookiejar
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx
 from redis.exceptions import RedisError
@@ -17,14 +18,27 @@ from starlette.routing import Mount, Route
 from bff import auth, health
 from bff.context import BFF
 from bff.cookies import CookiePolicy
+from bff.errors import StoreUnavailable
 from bff.keyring import KeyRing
 from bff.logs import RequestIdMiddleware
 from bff.oidc import Provider
-from bff.pages import error_page, json_error
 from bff.proxy import proxy
-from bff.refresh import Refresher, cache_ttl
-from bff.session.factory import build_backends
+from bff.refresh.redis import RedisRefreshResults
+from bff.refresh.refresher import LockWait, Refresher, cache_ttl
+from bff.refresh.results import MemoryRefreshResults, RefreshResults
+from bff.responses import error_json, error_page
+from bff.session.cookie import CookieSessionStore
 from bff.session.manager import SessionManager
+from bff.session.redis import (
+    RedisKeys,
+    RedisOneTimeMarkers,
+    RedisRevocationList,
+    RedisSessionStore,
+    connect,
+)
+from bff.session.replay import MemoryOneTimeMarkers, OneTimeMarkers
+from bff.session.revocation import MemoryRevocationList, RevocationList
+from bff.session.store import SessionStore
 from bff.settings import Settings
 from bff.spa import SPAStaticFiles
 from bff.transaction import Transactions
@@ -54,13 +68,60 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     but it is the store's outage, not the user's session that ended: 503, never 500 and
     never a logout (RFC 9110 §15.6.4 with Retry-After)."""
     logger.warning("session store unavailable: %s", type(exc).__name__)
+    error = StoreUnavailable()
     response: Response
     if request.url.path in ("/auth/login", "/auth/callback"):  # browser navigations
-        response = error_page("session_store_unavailable", 503)
+        response = error_page(error)
     else:
-        response = json_error(503, "session_store_unavailable")
+        response = error_json(error)
     response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
     return response
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass
+class Backends:
+    """Where sessions, revocations, one-time markers and refresh results live."""
+
+    store: SessionStore
+    revocations: RevocationList
+    markers: OneTimeMarkers
+    refresh_results: RefreshResults
+    aclose: Callable[[], Awaitable[None]] = _nothing
+
+
+def build_backends(
+    settings: Settings, ring: KeyRing, policy: CookiePolicy, clock: Callable[[], float]
+) -> Backends:
+    """With `BFF_REDIS_URL` set, revocations, one-time markers and refresh coordination live
+    in Redis whatever the session store (SPEC: "also used for shared refresh locks and
+    logout revocations"), so a logout or a refresh on one instance holds on every other
+    one and across restarts. Without it they are per process."""
+    url = settings.redis_url.get_secret_value()
+    if not url:
+        return Backends(
+            store=CookieSessionStore(ring, policy),
+            revocations=MemoryRevocationList(clock),
+            markers=MemoryOneTimeMarkers(clock),
+            refresh_results=MemoryRefreshResults(clock),
+        )
+    client = connect(url)
+    keys = RedisKeys(settings.redis_prefix)
+    store: SessionStore = (
+        RedisSessionStore(client, ring, policy, keys)
+        if settings.session_store == "redis"
+        else CookieSessionStore(ring, policy)
+    )
+    return Backends(
+        store=store,
+        revocations=RedisRevocationList(client, keys),
+        markers=RedisOneTimeMarkers(client, keys),
+        refresh_results=RedisRefreshResults(client, ring, keys),
+        aclose=client.aclose,
+    )
 
 
 def create_app(
@@ -70,14 +131,16 @@ def create_app(
     upstream_transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     retry: RetryPolicy | None = None,
+    lock_wait: LockWait | None = None,
 ) -> Starlette:
     """Build the app.
 
-    `http_client` (provider calls), `upstream_transport` (the proxy), `clock` and `retry`
-    (provider fetches) are seams for tests. The proxy sends through its pooled transport
-    directly (no client-level cookie, auth or redirect handling on the hot path); the
-    provider calls go through an `httpx.AsyncClient` with a pool of their own, so a token
-    refresh never queues behind a burst of slow upstream requests for a connection.
+    `http_client` (provider calls), `upstream_transport` (the proxy), `clock`, `retry`
+    (provider fetches) and `lock_wait` (waiting on another instance's refresh) are seams
+    for tests. The proxy sends through its pooled transport directly (no client-level
+    cookie, auth or redirect handling on the hot path); the provider calls go through an
+    `httpx.AsyncClient` with a pool of their own, so a token refresh never queues behind a
+    burst of slow upstream requests for a connection.
     """
     pool = httpx.AsyncHTTPTransport(
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
@@ -102,6 +165,14 @@ def create_app(
         clock=clock,
     )
     provider = Provider(settings, client, metadata, verifier, clock)
+    refresher = Refresher(
+        provider,
+        backends.refresh_results,
+        margin_s=settings.refresh_margin_s,
+        clock=clock,
+        cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
+        lock_wait=lock_wait or LockWait(),
+    )
     bff = BFF(
         settings=settings,
         clock=clock,
@@ -112,16 +183,14 @@ def create_app(
             max_age_s=settings.session_max_age_s,
             idle_s=settings.session_idle_s,
             clock=clock,
+            catch_up=refresher.catch_up,
         ),
+        store=backends.store,
+        revocations=backends.revocations,
+        markers=backends.markers,
         transactions=Transactions(ring, policy, clock),
         provider=provider,
-        refresher=Refresher(
-            provider,
-            margin_s=settings.refresh_margin_s,
-            clock=clock,
-            results=backends.refresh_results,
-            cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
-        ),
+        refresher=refresher,
         upstream=upstream,
     )
 

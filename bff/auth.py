@@ -1,22 +1,31 @@
 """`/auth/*`: login, callback, me, logout and back-channel logout."""
 
 import contextlib
-import hashlib
 import logging
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import Response
 
 from bff.context import BFF
+from bff.errors import (
+    BFFError,
+    CSRFRequired,
+    LoginFailed,
+    LogoutTokenRefused,
+    OAuthFailure,
+    ProviderUnavailable,
+    SessionTooLarge,
+)
 from bff.guards import csrf_ok, safe_return_to, valid_prompt
 from bff.logs import log_code
-from bff.oidc import OAuthFailure, Tokens
-from bff.pages import NO_STORE, error_page, json_error
+from bff.oidc import Tokens
+from bff.responses import NO_STORE, error_json, error_page, json_answer, redirect
 from bff.session.model import Session, profile_claims
-from bff.session.store import SessionTooLarge
+from bff.session.replay import jti_marker, state_marker
+from bff.session.revocation import sid_key, sub_key
 from bff.transaction import TTL_S as LOGIN_TTL_S
 from shared import InvalidToken, SharedError
 from shared.profiles import check_nonce
@@ -33,29 +42,23 @@ SILENT_LOGIN_MARKER = "auth_error"
 MAX_FORM_BYTES = 64 * 1024
 
 
-def _redirect(location: str, cookie_lines: list[str]) -> Response:
-    response = RedirectResponse(location, status_code=302, headers=NO_STORE)
-    BFF.add_cookies(response, cookie_lines)
-    return response
-
-
 async def login(request: Request) -> Response:
     bff: BFF = request.app.state.bff
     return_to = safe_return_to(request.query_params.get("returnTo"))
     prompt = request.query_params.get("prompt") or None
     if return_to is None:
         audit.info("login_refused reason=invalid_return_to")
-        return error_page("invalid_return_to")
+        return error_page(LoginFailed("invalid_return_to"))
     if not valid_prompt(prompt):
-        return error_page("invalid_prompt")
+        return error_page(LoginFailed("invalid_prompt"))
     tx, lines = bff.transactions.begin(bff.cookies_of(request), return_to, prompt)
     try:
         url = await bff.provider.authorization_url(tx)
     except SharedError as exc:
         logger.warning("login impossible, provider metadata unavailable: %s", exc.description)
-        return error_page("provider_unavailable", 503)
+        return error_page(ProviderUnavailable(exc.description), status=503)
     audit.info("login_started")
-    return _redirect(url, lines)
+    return redirect(url, lines)
 
 
 async def callback(request: Request) -> Response:
@@ -66,7 +69,7 @@ async def callback(request: Request) -> Response:
         raise  # the store's outage, not a bad callback: the app's 503 page (retry later)
     except Exception:  # SPEC: any failure is a 400 page, never a 500
         logger.exception("callback failed unexpectedly")
-        return error_page("server_error")
+        return error_page(LoginFailed("server_error"))
 
 
 async def _callback(bff: BFF, request: Request) -> Response:
@@ -74,26 +77,25 @@ async def _callback(bff: BFF, request: Request) -> Response:
     cookies = bff.cookies_of(request)
     state = params.get("state")
     if not state or len(state) > 512:
-        return _fail("invalid_state", [])
+        return _fail(LoginFailed("invalid_state"), [])
     tx, removal = bff.transactions.find(cookies, state)
     if tx is None:
-        return _fail("invalid_state", removal)
+        return _fail(LoginFailed("invalid_state"), removal)
     # one-time state: a replayed callback (even with a saved cookie) is refused
-    state_key = "state:" + hashlib.sha256(state.encode()).hexdigest()
-    if not await bff.sessions.revocations.first_use(state_key, LOGIN_TTL_S):
-        return _fail("invalid_state", removal)
+    if not await bff.markers.first_use(state_marker(state), LOGIN_TTL_S):
+        return _fail(LoginFailed("invalid_state"), removal)
 
     try:
         meta = await bff.provider.metadata.get()
-    except SharedError:
-        return _fail("provider_unavailable", removal)
+    except SharedError as exc:
+        return _fail(ProviderUnavailable(exc.description), removal)
     iss = params.get("iss")
     # RFC 9207 §2.4: compare iss when present (also on error responses); a provider that
     # advertises the parameter must send it.
     if iss is not None and iss != meta.issuer:
-        return _fail("invalid_issuer", removal)
+        return _fail(LoginFailed("invalid_issuer"), removal)
     if iss is None and meta.authorization_response_iss_parameter_supported:
-        return _fail("invalid_issuer", removal)
+        return _fail(LoginFailed("invalid_issuer"), removal)
 
     error = params.get("error")
     if error:
@@ -102,28 +104,31 @@ async def _callback(bff: BFF, request: Request) -> Response:
             path, hash_sign, fragment = tx.return_to.partition("#")
             separator = "&" if "?" in path else "?"
             marker = urlencode({SILENT_LOGIN_MARKER: "login_required"})
-            return _redirect(f"{path}{separator}{marker}{hash_sign}{fragment}", removal)
-        return _fail(error, removal)
+            return redirect(f"{path}{separator}{marker}{hash_sign}{fragment}", removal)
+        return _fail(OAuthFailure(error), removal)
     code = params.get("code")
     if not code or len(code) > 4096:
-        return _fail("invalid_request", removal)
+        return _fail(LoginFailed("invalid_request"), removal)
 
     try:
         tokens = await bff.provider.exchange_code(code, tx.code_verifier)
+    except ProviderUnavailable:
+        # named as OAuth names it (RFC 6749 §4.1.2.1), as this page always has
+        return _fail(LoginFailed("temporarily_unavailable"), removal)
     except OAuthFailure as exc:
-        return _fail(exc.error, removal)
+        return _fail(exc, removal)
     if not tokens.id_token:
-        return _fail("invalid_id_token", removal)
+        return _fail(LoginFailed("invalid_id_token"), removal)
     try:
         verified = await bff.provider.verify_id_token(tokens.id_token)
     except SharedError as exc:
         logger.info("ID token refused: %s", exc.description)
-        return _fail("invalid_id_token", removal)
+        return _fail(LoginFailed("invalid_id_token"), removal)
     # OIDC Core §3.1.3.7 (11): the nonce must be the one this browser's login sent
     try:
         check_nonce(verified.claims, tx.nonce)
     except InvalidToken:
-        return _fail("invalid_nonce", removal)
+        return _fail(LoginFailed("invalid_nonce"), removal)
 
     claims = dict(verified.claims)
     sid = claims.get("sid")
@@ -144,16 +149,15 @@ async def _callback(bff: BFF, request: Request) -> Response:
         lines = await bff.sessions.save(session, cookies)
     except SessionTooLarge as exc:
         logger.error("login refused: %s", exc)
-        return _fail("session_too_large", removal)
+        return _fail(exc, removal)
     audit.info("login_succeeded")
-    return _redirect(tx.return_to, removal + lines)
+    return redirect(tx.return_to, removal + lines)
 
 
-def _fail(error: str, cookie_lines: list[str]) -> Response:
-    audit.info("login_failed error=%s", log_code(error))  # the provider's text: no CR/LF
-    response = error_page(error)
-    BFF.add_cookies(response, cookie_lines)
-    return response
+def _fail(exc: BFFError, cookie_lines: list[str]) -> Response:
+    audit.info("login_failed error=%s", log_code(exc.error))  # the provider's text: no CR/LF
+    # SPEC /auth/callback: any failure is a 400 page
+    return error_page(exc, cookie_lines, status=400)
 
 
 async def me(request: Request) -> Response:
@@ -163,7 +167,7 @@ async def me(request: Request) -> Response:
     if current is None:
         return await bff.unauthenticated(cookies)
     session = current.session
-    expires = session.expires_at(bff.sessions.max_age_s, bff.sessions.idle_s)
+    expires = bff.sessions.expires_at(session)
     body = {
         "sub": session.sub,
         "name": session.claims.get("name"),
@@ -171,16 +175,14 @@ async def me(request: Request) -> Response:
         "groups": session.claims.get("groups", []),
         "session": {"expires_at": datetime.fromtimestamp(expires, UTC).isoformat()},
     }
-    response = JSONResponse(body, headers=NO_STORE)
-    if current.dirty:
-        BFF.add_cookies(response, await bff.save_quietly(session, cookies))
-    return response
+    lines = await bff.sessions.write_back(session, cookies) if current.dirty else []
+    return json_answer(body, lines)
 
 
 async def logout(request: Request) -> Response:
     bff: BFF = request.app.state.bff
     if not csrf_ok(request.method, request.headers):
-        return json_error(403, "csrf", error_description="X-CSRF: 1 header required")
+        return error_json(CSRFRequired())
     cookies = bff.cookies_of(request)
     current = await bff.sessions.load(cookies)
     id_token = None
@@ -202,9 +204,7 @@ async def logout(request: Request) -> Response:
     with contextlib.suppress(SharedError):
         await bff.provider.metadata.get()
     logout_url = bff.provider.end_session_url(id_token)
-    response = JSONResponse({"logout_url": logout_url}, headers=NO_STORE)
-    BFF.add_cookies(response, lines)
-    return response
+    return json_answer({"logout_url": logout_url}, lines)
 
 
 async def backchannel_logout(request: Request) -> Response:
@@ -234,20 +234,19 @@ async def backchannel_logout(request: Request) -> Response:
     # OIDC Back-Channel Logout 1.0 §2.6 (10): refuse a logout token already seen (jti);
     # remember it at least until it expires.
     ttl = int(max(float(claims.get("exp", now)) - now, 0)) + 600
-    if not isinstance(jti, str) or not await bff.sessions.revocations.first_use(
-        f"jti:{claims.get('iss')}:{jti}", ttl
+    if not isinstance(jti, str) or not await bff.markers.first_use(
+        jti_marker(claims.get("iss"), jti), ttl
     ):
         audit.info("backchannel_logout_refused reason=replay")
         return _bcl_error("logout token replayed")
     sid, sub = claims.get("sid"), claims.get("sub")
     # §2.7: with a sid, that provider session ends; with only a sub, every session of it.
     # Entries live as long as a session can (BFF_SESSION_MAX_AGE_S).
-    key = f"sid:{sid}" if isinstance(sid, str) else f"sub:{sub}"
-    await bff.sessions.revocations.revoke(key, now, bff.sessions.max_age_s)
-    audit.info("backchannel_logout kind=%s", key.split(":", 1)[0])
+    kind, key = ("sid", sid_key(sid)) if isinstance(sid, str) else ("sub", sub_key(sub))
+    await bff.revocations.revoke(key, now, bff.settings.session_max_age_s)
+    audit.info("backchannel_logout kind=%s", kind)
     return Response(status_code=200, headers=NO_STORE)
 
 
 def _bcl_error(description: str) -> Response:
-    # §2.8: 400 with an OAuth-style JSON error body
-    return json_error(400, "invalid_request", error_description=description[:200])
+    return error_json(LogoutTokenRefused(description))

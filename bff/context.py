@@ -10,18 +10,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bff.cookies import CookiePolicy, parse_cookie_header
+from bff.errors import Unauthenticated
 from bff.oidc import Provider
-from bff.pages import json_error
-from bff.refresh import Refresher
+from bff.refresh.refresher import Refresher
+from bff.responses import error_json
 from bff.session.manager import SessionManager
-from bff.session.model import Session
-from bff.session.store import SessionTooLarge
+from bff.session.replay import OneTimeMarkers
+from bff.session.revocation import RevocationList
+from bff.session.store import SessionStore
 from bff.settings import Settings
 from bff.transaction import Transactions
 
 logger = logging.getLogger(__name__)
-#: where an API client without a session should send the browser
-LOGIN_URL = "/auth/login"
 
 
 @dataclass
@@ -30,6 +30,9 @@ class BFF:
     clock: Callable[[], float]
     policy: CookiePolicy
     sessions: SessionManager
+    store: SessionStore
+    revocations: RevocationList
+    markers: OneTimeMarkers
     transactions: Transactions
     provider: Provider
     refresher: Refresher
@@ -70,30 +73,6 @@ class BFF:
             return {}
         return parse_cookie_header(b"; ".join(values).decode("latin-1"))
 
-    @staticmethod
-    def add_cookies(response: Response, lines: list[str]) -> None:
-        for line in lines:
-            response.raw_headers.append((b"set-cookie", line.encode("latin-1")))
-
     async def unauthenticated(self, cookies: dict[str, str]) -> Response:
         """401 for a request without a valid session; leftover session cookies go."""
-        response = json_error(401, "unauthenticated", login_url=LOGIN_URL)
-        self.add_cookies(response, await self.sessions.clear(cookies))
-        return response
-
-    async def save_quietly(self, session: Session, cookies: dict[str, str]) -> list[str]:
-        """Write a session back; one that no longer fits ends (never a half-written session).
-
-        A request that loaded the session before another one refreshed it would re-set the
-        rotated refresh token (and the next refresh would replay it: RFC 9700 §4.14.2), so
-        the session first takes the newest tokens the refresh-result cache holds for it.
-        """
-        newest = await self.refresher.catch_up(session)
-        if newest is None:
-            return []  # a refresh found the grant gone; that response ended the session
-        session = newest
-        try:
-            return await self.sessions.save(session, cookies)
-        except SessionTooLarge as exc:
-            logger.error("session no longer fits its cookies, ending it: %s", exc)
-            return await self.sessions.end(session, cookies)
+        return error_json(Unauthenticated(), await self.sessions.clear(cookies))

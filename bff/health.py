@@ -34,8 +34,8 @@ async def readyz(request: Request) -> Response:
     except httpx.HTTPError as exc:
         checks["upstream"] = type(exc).__name__
     try:
-        await bff.sessions.store.verify_connection()
-        await bff.sessions.revocations.ping()
+        await bff.store.verify_connection()
+        await bff.revocations.ping()
         checks["store"] = "ok"
     except Exception as exc:
         checks["store"] = type(exc).__name__

@@ -19,6 +19,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from bff.b64 import b64url_decode
+from bff.errors import OAuthFailure, ProviderUnavailable
 from bff.settings import Settings
 from bff.transaction import Transaction
 from shared import (
@@ -38,24 +39,6 @@ TOKEN_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 DEFAULT_EXPIRES_IN_S = 300
 #: statuses that say "not now" rather than anything about the grant (RFC 6585 §4, RFC 9110)
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
-
-
-class OAuthFailure(Exception):
-    """The provider answered with an OAuth error (RFC 6749 §5.2) or an unusable body."""
-
-    def __init__(self, error: str, description: str = "") -> None:
-        super().__init__(error)
-        self.error = error
-        self.description = description
-
-
-class ProviderUnavailable(OAuthFailure):
-    """Network failure, timeout, 5xx, 408/425/429, `temporarily_unavailable`, or provider
-    metadata that cannot be loaded: nothing is known about the grant."""
-
-    def __init__(self, description: str, *, timeout: bool = False) -> None:
-        super().__init__("temporarily_unavailable", description)
-        self.timeout = timeout
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,19 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from bff.context import BFF, LOGIN_URL
+from bff.context import BFF
+from bff.errors import (
+    CrossSite,
+    CSRFRequired,
+    InvalidPath,
+    ProviderUnavailable,
+    RefreshFailed,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from bff.guards import cross_site, csrf_ok
 from bff.logs import request_id
-from bff.oidc import ProviderUnavailable
-from bff.pages import json_error
-from bff.refresh import RefreshFailed
+from bff.responses import error_json, with_cookies
 from bff.session.model import Session
 
 logger = logging.getLogger(__name__)
@@ -166,25 +173,25 @@ def _forward_headers(request: Request, token: str, bff: BFF) -> list[tuple[bytes
 async def proxy(request: Request) -> Response:
     bff: BFF = request.app.state.bff
     if cross_site(request.headers):
-        return json_error(403, "forbidden", error_description="cross-site request refused")
+        return error_json(CrossSite())
     raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
     raw_path = raw_path.split(b"?", 1)[0]
     # routed on the decoded path: `/%61pi/x` reaches us too, but only the raw form says
     # what would be forwarded
     if raw_path != b"/api" and not raw_path.startswith(b"/api/"):
-        return json_error(400, "invalid_path", error_description="path must start with /api/")
+        return error_json(InvalidPath("path must start with /api/"))
     rest = raw_path[len(b"/api/") :]
     query = request.scope["query_string"]
     problem = path_problem(rest) or query_problem(query)
     if problem:
-        return json_error(400, "invalid_path", error_description=problem)
+        return error_json(InvalidPath(problem))
 
     cookies = bff.cookies_of(request)
     current = await bff.sessions.load(cookies)
     if current is None:
         return await bff.unauthenticated(cookies)
     if not csrf_ok(request.method, request.headers):
-        return json_error(403, "csrf", error_description="X-CSRF: 1 header required")
+        return error_json(CSRFRequired())
 
     session, dirty = current.session, current.dirty
     refreshed = False
@@ -198,14 +205,12 @@ async def proxy(request: Request) -> Response:
             return outcome
         refreshed = True
         if outcome is not session:
-            session, dirty, saved = outcome, False, await bff.save_quietly(outcome, cookies)
+            session, dirty, saved = outcome, False, await bff.sessions.write_back(outcome, cookies)
 
     try:
         url = bff.upstream_target(rest, query)
     except httpx.InvalidURL:
-        return _with(
-            json_error(400, "invalid_path", error_description="not a forwardable URL"), saved
-        )
+        return error_json(InvalidPath("not a forwardable URL"), saved)
     has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
     for attempt in (0, 1):
         # httpx.Request, not client.build_request: the client's default headers (its
@@ -221,10 +226,10 @@ async def proxy(request: Request) -> Response:
             upstream = await bff.upstream.handle_async_request(upstream_request)
         except httpx.TimeoutException:
             logger.warning("upstream timed out")
-            return _with(json_error(504, "upstream_timeout"), saved)
+            return error_json(UpstreamTimeout(), saved)
         except httpx.HTTPError as exc:
             logger.warning("upstream unreachable: %s", type(exc).__name__)
-            return _with(json_error(502, "upstream_unavailable"), saved)
+            return error_json(UpstreamUnavailable(type(exc).__name__), saved)
         retry = (
             attempt == 0
             and not refreshed
@@ -244,7 +249,7 @@ async def proxy(request: Request) -> Response:
             return outcome
         refreshed = True
         if outcome is not session:
-            session, dirty, saved = outcome, False, await bff.save_quietly(outcome, cookies)
+            session, dirty, saved = outcome, False, await bff.sessions.write_back(outcome, cookies)
 
     headers = _response_headers(upstream.headers.raw)
     streamed: Response
@@ -263,13 +268,8 @@ async def proxy(request: Request) -> Response:
     # refresh may have completed meanwhile: leave the cookie to a later request.
     touch_only = not refreshed and not current.stale_key
     if dirty and not (touch_only and bff.clock() - started >= bff.sessions.touch_interval_s):
-        saved = await bff.save_quietly(session, cookies)
-    return _with(streamed, saved)
-
-
-def _with(response: Response, cookie_lines: list[str]) -> Response:
-    BFF.add_cookies(response, cookie_lines)
-    return response
+        saved = await bff.sessions.write_back(session, cookies)
+    return with_cookies(streamed, saved)
 
 
 class RelayedResponse(Response):
@@ -331,12 +331,9 @@ class RelayedResponse(Response):
 async def _refresh(bff: BFF, session: Session, cookies: dict[str, str]) -> Session | Response:
     try:
         return await bff.refresher.refresh(session)
-    except RefreshFailed:
-        response = json_error(401, "session_expired", login_url=LOGIN_URL)
-        bff.add_cookies(response, await bff.sessions.end(session, cookies))
-        return response
+    except RefreshFailed as exc:
+        return error_json(exc, await bff.sessions.end(session, cookies))
     except ProviderUnavailable as exc:
         if session.access_expires_at > bff.clock():
             return session  # still valid: use it, refresh on a later request
-        status = 504 if exc.timeout else 502
-        return json_error(status, "provider_unavailable")
+        return error_json(exc)

@@ -95,6 +95,7 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "json") -> lo
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+        logger.disabled = False
     return handler
 
 

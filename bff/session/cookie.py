@@ -10,9 +10,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 from bff.cookies import CookiePolicy
+from bff.errors import SessionTooLarge
 from bff.keyring import KeyRing
 from bff.session.model import Session
-from bff.session.store import Loaded, SessionTooLarge
+from bff.session.store import Loaded
 
 PURPOSE = "bff-session"
 #: value bytes per cookie, leaving room for the name and attributes under 4,096

@@ -1,4 +1,4 @@
-"""Redis-backed sessions, revocations and refresh coordination, shared by BFF instances.
+"""Redis-backed sessions, revocations and one-time markers, shared by BFF instances.
 
 The browser's cookie holds only the session id, sealed like a cookie session (so a
 forged or guessed id never reaches Redis). The session itself is stored sealed with the
@@ -6,31 +6,52 @@ same key ring: a copy of the Redis data alone reveals no token.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
-from bff.oidc import Tokens
-from bff.refresh import Failed, Outcome
 from bff.session.model import Session
 from bff.session.store import Loaded
 
 REF_PURPOSE = "bff-session-ref"
 DATA_PURPOSE = "bff-session-data"
-TOKENS_PURPOSE = "bff-refresh-result"
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """Every Redis key name the BFF uses, each under one prefix (`BFF_REDIS_PREFIX`)."""
+
+    prefix: str
+
+    def session(self, session_id: str) -> str:
+        return f"{self.prefix}session:{session_id}"
+
+    def revoked(self, key: str) -> str:
+        return f"{self.prefix}revoked:{key}"
+
+    def once(self, marker: str) -> str:
+        return f"{self.prefix}once:{marker}"
+
+    def refresh_result(self, token_hash: str) -> str:
+        return f"{self.prefix}refresh:{token_hash}"
+
+    def refresh_lock(self, token_hash: str) -> str:
+        return f"{self.prefix}refresh-lock:{token_hash}"
+
+
+def text_of(raw: bytes | str) -> str:
+    """A stored value as text (the client returns bytes unless told to decode)."""
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 class RedisSessionStore:
-    def __init__(self, redis: Redis, ring: KeyRing, policy: CookiePolicy, prefix: str) -> None:
+    def __init__(self, redis: Redis, ring: KeyRing, policy: CookiePolicy, keys: RedisKeys) -> None:
         self._redis = redis
         self._ring = ring
         self._policy = policy
-        self._prefix = prefix
-
-    def _key(self, session_id: str) -> str:
-        return f"{self._prefix}session:{session_id}"
+        self._keys = keys
 
     def _session_id(self, cookies: Mapping[str, str]) -> tuple[str, bool] | None:
         value = cookies.get(self._policy.session_name)
@@ -46,10 +67,10 @@ class RedisSessionStore:
         ref = self._session_id(cookies)
         if ref is None:
             return None
-        raw = await self._redis.get(self._key(ref[0]))
+        raw = await self._redis.get(self._keys.session(ref[0]))
         if raw is None:
             return None
-        opened = self._ring.open(raw.decode() if isinstance(raw, bytes) else raw, DATA_PURPOSE)
+        opened = self._ring.open(text_of(raw), DATA_PURPOSE)
         if opened is None:
             return None
         session = Session.from_payload(opened.payload)
@@ -60,9 +81,9 @@ class RedisSessionStore:
     async def save(self, session: Session, cookies: Mapping[str, str], max_age_s: int) -> list[str]:
         previous = self._session_id(cookies)
         if previous is not None and previous[0] != session.id:
-            await self._redis.delete(self._key(previous[0]))  # a new login replaces it
+            await self._redis.delete(self._keys.session(previous[0]))  # a new login replaces it
         sealed = self._ring.seal(session.to_payload(), DATA_PURPOSE)
-        await self._redis.set(self._key(session.id), sealed, ex=max(max_age_s, 1))
+        await self._redis.set(self._keys.session(session.id), sealed, ex=max(max_age_s, 1))
         ref = self._ring.seal({"id": session.id}, REF_PURPOSE)
         lines = [self._policy.set(self._policy.session_name, ref, max_age=max_age_s)]
         # chunks left by a cookie-store session on the same browser
@@ -75,75 +96,53 @@ class RedisSessionStore:
     async def clear(self, cookies: Mapping[str, str]) -> list[str]:
         ref = self._session_id(cookies)
         if ref is not None:
-            await self._redis.delete(self._key(ref[0]))
+            await self._redis.delete(self._keys.session(ref[0]))
         return [self._policy.delete(n) for n in self._policy.session_cookies(cookies)]
 
     async def verify_connection(self) -> None:
         await self._redis.ping()
 
 
+#: SET, keeping the later time: Redis has no `SET ... GT`, and a GET then SET from two
+#: instances could let an earlier revocation overwrite a later one. A script runs alone.
+#: KEYS[1] the revocation key; ARGV[1] the revocation time (Unix seconds), ARGV[2] the TTL (s)
+_REVOKE_KEEPING_LATEST = """
+local previous = redis.call('GET', KEYS[1])
+if previous and tonumber(previous) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
 class RedisRevocationList:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = keys
+        self._revoke = redis.register_script(_REVOKE_KEEPING_LATEST)
 
     async def revoke(self, key: str, at: float, ttl_s: int) -> None:
-        name = f"{self._prefix}revoked:{key}"
-        # keep the latest time when two instances revoke the same key
-        previous = await self._redis.get(name)
-        if previous is not None and float(previous) >= at:
-            return
-        await self._redis.set(name, repr(at), ex=max(ttl_s, 1))
+        # repr: the shortest text that reads back as the same float, in Lua and in Python
+        await self._revoke(keys=[self._keys.revoked(key)], args=[repr(at), max(ttl_s, 1)])
 
     async def revoked_since(self, keys: Sequence[str]) -> float | None:
-        values = await self._redis.mget([f"{self._prefix}revoked:{k}" for k in keys])
+        values = await self._redis.mget([self._keys.revoked(k) for k in keys])
         times = [float(v) for v in values if v is not None]
         return max(times) if times else None
-
-    async def first_use(self, key: str, ttl_s: int) -> bool:
-        return bool(
-            await self._redis.set(f"{self._prefix}once:{key}", b"1", ex=max(ttl_s, 1), nx=True)
-        )
 
     async def ping(self) -> None:
         await self._redis.ping()
 
 
-class RedisRefreshResults:
-    """The refresh lock and result cache across instances; results are sealed (tokens)."""
-
-    def __init__(self, redis: Redis, ring: KeyRing, prefix: str) -> None:
+class RedisOneTimeMarkers:
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._redis = redis
-        self._ring = ring
-        self._prefix = prefix
+        self._keys = keys
 
-    async def get(self, key: str) -> Outcome | None:
-        raw = await self._redis.get(f"{self._prefix}refresh:{key}")
-        if raw is None:
-            return None
-        opened = self._ring.open(raw.decode() if isinstance(raw, bytes) else raw, TOKENS_PURPOSE)
-        if opened is None:
-            return None
-        failed = opened.payload.get("failed")
-        if isinstance(failed, str):
-            return Failed(failed)
-        try:
-            return Tokens(**opened.payload)
-        except TypeError:
-            return None
-
-    async def put(self, key: str, outcome: Outcome, ttl_s: int) -> None:
-        payload = {"failed": outcome.error} if isinstance(outcome, Failed) else asdict(outcome)
-        sealed = self._ring.seal(payload, TOKENS_PURPOSE)
-        await self._redis.set(f"{self._prefix}refresh:{key}", sealed, ex=ttl_s)
-
-    async def acquire(self, key: str, ttl_s: int) -> bool:
-        return bool(
-            await self._redis.set(f"{self._prefix}refresh-lock:{key}", b"1", ex=ttl_s, nx=True)
-        )
-
-    async def release(self, key: str) -> None:
-        await self._redis.delete(f"{self._prefix}refresh-lock:{key}")
+    async def first_use(self, key: str, ttl_s: int) -> bool:
+        # SET NX: of several instances seeing the same marker, exactly one wins
+        return bool(await self._redis.set(self._keys.once(key), b"1", ex=max(ttl_s, 1), nx=True))
 
 
 #: Redis connections one BFF process may open; requests beyond wait for a free one
@@ -166,8 +165,10 @@ def connect(url: str) -> Redis:
 
 
 __all__ = [
-    "RedisRefreshResults",
+    "RedisKeys",
+    "RedisOneTimeMarkers",
     "RedisRevocationList",
     "RedisSessionStore",
     "connect",
+    "text_of",
 ]

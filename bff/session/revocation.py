@@ -1,7 +1,8 @@
-"""Revocations (back-channel and local logout) and one-time markers (`jti`, `state`).
+"""Revocations: local logout ends one session, back-channel logout a `sid` or a `sub`.
 
 `RevocationList` is the seam a Redis implementation fills for several BFF instances;
-`MemoryRevocationList` serves one process. Entries expire on their own (`ttl_s`).
+`MemoryRevocationList` serves one process. Entries expire on their own (`ttl_s`). The
+key builders below are the only place revocation keys are spelled.
 """
 
 import logging
@@ -9,15 +10,36 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from bff.expiring import Expiring
+from bff.session.model import Session
 from shared.clock import Clock, system_clock
 
 logger = logging.getLogger(__name__)
 
 #: bound of the in-process revocation list; when full of live entries it fails closed
 MAX_REVOKED = 100_000
-#: bound per kind of one-time marker (`state:`, `jti:`, ...), so a flood of one kind (an
-#: attacker can mint `state` markers by logging in) never pushes out another
-MAX_MARKERS = 100_000
+
+
+def session_key(session_id: str) -> str:
+    """Revokes one BFF session (local logout)."""
+    return f"bff:{session_id}"
+
+
+def sid_key(sid: str) -> str:
+    """Revokes every session of one provider session (OIDC Back-Channel Logout 1.0 §2.7)."""
+    return f"sid:{sid}"
+
+
+def sub_key(sub: str | None) -> str:
+    """Revokes every session of one subject (a logout token without `sid`)."""
+    return f"sub:{sub}"
+
+
+def keys_of(session: Session) -> list[str]:
+    """Every key whose revocation ends `session`."""
+    keys = [session_key(session.id), sub_key(session.sub)]
+    if session.sid:
+        keys.append(sid_key(session.sid))
+    return keys
 
 
 class RevocationList(Protocol):
@@ -27,27 +49,15 @@ class RevocationList(Protocol):
     async def revoked_since(self, keys: Sequence[str]) -> float | None:
         """The latest revocation time among `keys`, or None."""
 
-    async def first_use(self, key: str, ttl_s: int) -> bool:
-        """True the first time `key` is seen within `ttl_s` seconds, False on a replay."""
-
     async def ping(self) -> None:
         """Raise when the list cannot be used."""
 
 
 class MemoryRevocationList:
-    def __init__(
-        self,
-        clock: Clock = system_clock,
-        *,
-        max_revoked: int = MAX_REVOKED,
-        max_markers: int = MAX_MARKERS,
-    ) -> None:
+    def __init__(self, clock: Clock = system_clock, *, max_revoked: int = MAX_REVOKED) -> None:
         self._clock = clock
         self._revoked: Expiring[float] = Expiring()  # key -> (revoked at, expires)
         self._max_revoked = max_revoked
-        self._markers: dict[str, Expiring[float]] = {}  # kind -> key -> (0, expires)
-        self._max_markers = max_markers
-        self._warned: set[str] = set()
         # Fail closed: when a live revocation must make room, every session created at or
         # before it is treated as revoked (a few users sign in again; none is un-revoked).
         self._watermark: float | None = None
@@ -70,25 +80,6 @@ class MemoryRevocationList:
             now = self._clock()
             times += [e[0] for k in keys if (e := self._revoked.live(k, now)) is not None]
         return max(times) if times else None
-
-    async def first_use(self, key: str, ttl_s: int) -> bool:
-        now = self._clock()
-        kind = key.split(":", 1)[0]
-        markers = self._markers.get(kind)
-        if markers is None:
-            markers = self._markers[kind] = Expiring()
-        if markers.live(key, now) is not None:
-            return False
-        markers.prune(now)
-        if len(markers.entries) >= self._max_markers:
-            # this kind only: the marker closest to expiry goes (a `state` replay still
-            # needs its deleted login cookie, and the code is single-use at the provider)
-            markers.pop_soonest()
-            if kind not in self._warned:  # once: a flood must not flood the log too
-                self._warned.add(kind)
-                logger.warning("one-time %s markers full: the oldest go", kind[:16])
-        markers.put(key, 0.0, now + ttl_s)
-        return True
 
     async def ping(self) -> None:
         return None

@@ -12,10 +12,6 @@ from typing import Protocol
 from bff.session.model import Session
 
 
-class SessionTooLarge(Exception):
-    """The session would not fit the cookie budget; login refuses it."""
-
-
 @dataclass(frozen=True)
 class Loaded:
     session: Session

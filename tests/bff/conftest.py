@@ -1,8 +1,11 @@
 """BFF test harness: the real app, a fake provider and a recording upstream, in-process."""
 
+import asyncio
 import base64
 import os
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,9 +13,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.types import Message
 
 from bff.app import create_app
+from bff.refresh.refresher import LockWait
 from bff.settings import Settings
 from shared.fetch import RetryPolicy
 from tests.bff.fakes import (
@@ -20,10 +26,10 @@ from tests.bff.fakes import (
     ISSUER,
     PUBLIC_URL,
     UPSTREAM,
-    FakeClock,
     FakeProvider,
     RecordingUpstream,
 )
+from tests.support.clock import FakeClock
 
 
 async def _no_sleep(_: float) -> None:
@@ -31,6 +37,55 @@ async def _no_sleep(_: float) -> None:
 
 
 NO_RETRY = RetryPolicy(attempts=1, sleep=_no_sleep)
+REDIS_URL = os.environ.get("BFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@asynccontextmanager
+async def redis_namespace() -> AsyncIterator[tuple[Redis, str]]:
+    """A Redis client and a fresh key prefix, whose keys are deleted afterwards.
+
+    Without Redis the test is skipped on a developer's machine, but fails when `CI` is set:
+    a Redis test that never runs proves nothing."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception:
+        await client.aclose()
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis not reachable at {REDIS_URL}, and CI must provide it")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    prefix = f"test:{uuid.uuid4().hex}:"  # a random namespace per test
+    try:
+        yield client, prefix
+    finally:
+        keys = [k async for k in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+class Polling:
+    """A refresh-lock waiter's sleep that does not sleep: it records that an instance is
+    polling (`started`) and only yields. Used with a `monotonic` that never moves, the
+    waiter polls until the lock holder's outcome appears, however long the holder takes;
+    `MAX_POLLS` turns a waiter that would poll forever into a failure."""
+
+    MAX_POLLS = 20_000
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.polls = 0
+
+    async def __call__(self, seconds: float) -> None:
+        self.started.set()
+        self.polls += 1
+        if self.polls > self.MAX_POLLS:
+            raise AssertionError("still polling for another instance's refresh")
+        await asyncio.sleep(0)
+
+    @property
+    def lock_wait(self) -> LockWait:
+        return LockWait(sleep=self, monotonic=lambda: 0.0)
 
 
 def make_key(kid: str) -> str:
@@ -66,6 +121,7 @@ class Harness:
     outbound: httpx.AsyncClient
     static_dir: Path
     upstream_transport: httpx.AsyncBaseTransport | None
+    lock_wait: LockWait | None = None
 
     @property
     def bff(self) -> Any:
@@ -86,20 +142,26 @@ class Harness:
         assert response.status_code == 302, response.text
         return response
 
-    def rebuild(self, **overrides: Any) -> None:
-        """The same browser and provider, a BFF restarted with other settings."""
-        self.settings = make_settings(self.static_dir, **overrides)
-        self.app = create_app(
+    def instance(self) -> Starlette:
+        """Another BFF instance with the same settings, provider, upstream and clock."""
+        return create_app(
             self.settings,
             http_client=self.outbound,
             upstream_transport=self.upstream_transport,
             clock=self.clock,
             retry=NO_RETRY,
+            lock_wait=self.lock_wait,
         )
+
+    def rebuild(self, **overrides: Any) -> None:
+        """The same browser and provider, a BFF restarted with other settings."""
+        self.settings = make_settings(self.static_dir, **overrides)
+        self.app = self.instance()
         self.client._transport = httpx.ASGITransport(app=self.app, client=("203.0.113.7", 4711))
 
     def session_cookies(self) -> dict[str, str]:
-        return {c.name: c.value for c in self.client.cookies.jar if "bff-session" in c.name}
+        jar = self.client.cookies.jar
+        return {c.name: c.value for c in jar if "bff-session" in c.name and c.value is not None}
 
     async def api(self, path: str, method: str = "GET", **kwargs: Any) -> httpx.Response:
         headers = {"X-CSRF": "1", **kwargs.pop("headers", {})}
@@ -110,6 +172,7 @@ def build_harness(
     tmp_path: Path,
     *,
     upstream_transport: httpx.AsyncBaseTransport | None = None,
+    lock_wait: LockWait | None = None,
     **overrides: Any,
 ) -> Harness:
     clock = FakeClock()
@@ -128,13 +191,23 @@ def build_harness(
         upstream_transport=upstream_transport,
         clock=clock,
         retry=NO_RETRY,
+        lock_wait=lock_wait,
     )
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4711)),
         base_url=settings.public_url,
     )
     return Harness(
-        clock, provider, upstream, settings, app, client, outbound, static_dir, upstream_transport
+        clock,
+        provider,
+        upstream,
+        settings,
+        app,
+        client,
+        outbound,
+        static_dir,
+        upstream_transport,
+        lock_wait,
     )
 
 
@@ -187,16 +260,16 @@ async def raw_request(
         "state": {},
     }
     sent = False
-    messages: list[dict[str, Any]] = []
+    messages: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         nonlocal sent
         if sent:
             return {"type": "http.disconnect"}
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         messages.append(message)
 
     await app(scope, receive, send)

@@ -53,6 +53,8 @@ class FakeProvider:
         self.expires_in = 300
         self.metadata_extra: dict[str, Any] = {}
         self.refresh_gate: asyncio.Event | None = None
+        #: set when the first refresh grant arrives (before `refresh_gate` holds it)
+        self.refresh_started = asyncio.Event()
         self.id_token_overrides: dict[str, Any] = {}
         self.token_response_override: Response | None = None
         self.app = Starlette(
@@ -147,6 +149,7 @@ class FakeProvider:
             return JSONResponse(self._tokens(grant, id_token=True))
         if form.get("grant_type") == "refresh_token":
             self.refresh_calls += 1
+            self.refresh_started.set()
             if self.refresh_gate is not None:
                 await self.refresh_gate.wait()
             token = form.get("refresh_token", "")
@@ -155,11 +158,11 @@ class FakeProvider:
                 self.revoked_grants.add(token)
                 self.refresh_tokens.clear()
                 return _oauth_error("invalid_grant")
-            grant = self.refresh_tokens.pop(token, None)
-            if grant is None:
+            family = self.refresh_tokens.pop(token, None)
+            if family is None:
                 return _oauth_error("invalid_grant")
             self.rotated.add(token)
-            return JSONResponse(self._tokens(grant, id_token=False))
+            return JSONResponse(self._tokens(family, id_token=False))
         return _oauth_error("unsupported_grant_type")
 
     async def revoke(self, request: Request) -> Response:

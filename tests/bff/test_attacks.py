@@ -79,7 +79,8 @@ async def test_state_mismatched(harness: Harness) -> None:
 
 async def test_state_replayed_with_saved_transaction_cookie(harness: Harness) -> None:
     query = await harness.start_login()
-    saved = {c.name: c.value for c in harness.client.cookies.jar if "bff-login" in c.name}
+    jar = harness.client.cookies.jar
+    saved = {c.name: c.value for c in jar if "bff-login" in c.name and c.value is not None}
     code = harness.provider.approve(query)
     first = await harness.callback({"code": code, "state": query["state"], "iss": ISSUER})
     assert first.status_code == 302
@@ -248,7 +249,8 @@ async def test_cookie_sealed_by_foreign_key_ring(harness: Harness) -> None:
 
 async def test_login_transaction_cookie_is_not_a_session(harness: Harness) -> None:
     await harness.start_login()
-    tx = next(c.value for c in harness.client.cookies.jar if "bff-login" in c.name)
+    jar = harness.client.cookies.jar
+    tx = next(c.value for c in jar if "bff-login" in c.name and c.value is not None)
     assert await _me_status(harness, {SESSION: "1~" + tx}) == 401
 
 

@@ -130,7 +130,7 @@ async def test_resource_indicator_sent(tmp_path) -> None:  # type: ignore[no-unt
 
 async def test_http_loopback_uses_plain_cookie_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
     harness = build_harness(tmp_path, public_url="http://127.0.0.1:8000", cookie_samesite="lax")
-    harness.client.base_url = "http://127.0.0.1:8000"  # type: ignore[assignment]
+    harness.client.base_url = "http://127.0.0.1:8000"
     async with harness.client, harness.outbound:
         query = await harness.start_login()
         code = harness.provider.approve(query)

@@ -4,7 +4,8 @@ import logging
 
 import pytest
 
-from bff.logs import log_code, log_text
+from bff.logs import log_code
+from shared.logsafe import log_text
 from tests.bff.conftest import Harness, raw_request
 
 

@@ -7,11 +7,13 @@ import httpx
 import pytest
 import respx
 
-from bff.oidc import OAuthFailure, Provider, ProviderUnavailable
+from bff.errors import OAuthFailure, ProviderUnavailable
+from bff.oidc import Provider
 from bff.settings import Settings
 from shared import JWKSCache, MetadataCache, TokenVerifier
 from tests.bff.conftest import NO_RETRY, Harness, make_settings
-from tests.bff.fakes import ISSUER, FakeClock, FakeProvider
+from tests.bff.fakes import ISSUER, FakeProvider
+from tests.support.clock import FakeClock
 
 TOKEN_URL = f"{ISSUER}/token"
 
@@ -61,7 +63,10 @@ async def test_token_endpoint_errors(
     ],
 )
 async def test_token_endpoint_unavailable(
-    provider: Provider, respx_mock: respx.MockRouter, side_effect: object, timeout: bool
+    provider: Provider,
+    respx_mock: respx.MockRouter,
+    side_effect: Exception | httpx.Response,
+    timeout: bool,
 ) -> None:
     route = respx_mock.post(TOKEN_URL)
     if isinstance(side_effect, httpx.Response):

@@ -4,19 +4,22 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote_to_bytes
 
 import httpx
 import pytest
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message
 
 from bff.proxy import path_problem
 from tests.bff.conftest import Harness, build_harness, cookie_header, raw_request
 
 
 @asynccontextmanager
-async def serving(app: ASGIApp, lifespan: str = "off") -> AsyncIterator[str]:
+async def serving(
+    app: ASGIApp, lifespan: Literal["auto", "on", "off"] = "off"
+) -> AsyncIterator[str]:
     """Serve `app` with uvicorn on a free loopback port, in this event loop."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
@@ -271,10 +274,10 @@ async def test_client_disconnect_stops_a_large_fixed_length_relay(tmp_path: Path
     async with harness.client, harness.outbound:
         await harness.login()
         cookies = harness.session_cookies()
-        sent: list[dict[str, object]] = []
+        sent: list[Message] = []
         received = 0
 
-        async def receive() -> dict[str, object]:
+        async def receive() -> Message:
             nonlocal received
             received += 1
             if received == 1:
@@ -283,7 +286,7 @@ async def test_client_disconnect_stops_a_large_fixed_length_relay(tmp_path: Path
                 await asyncio.sleep(0)
             return {"type": "http.disconnect"}  # the browser tab closed
 
-        async def send(message: dict[str, object]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
 
         scope = {

@@ -11,24 +11,33 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bff.app import create_app
-from tests.bff.conftest import NO_RETRY, Harness, build_harness, cookie_header, raw_request
-from tests.bff.session.test_store_contract import REDIS_URL, redis_namespace
+from tests.bff.conftest import (
+    REDIS_URL,
+    Harness,
+    Polling,
+    build_harness,
+    cookie_header,
+    raw_request,
+    redis_namespace,
+)
 
 
 @pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[Harness, Starlette]]:
+def polling() -> Polling:
+    return Polling()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, polling: Polling) -> AsyncIterator[tuple[Harness, Starlette]]:
     async with redis_namespace() as (_, prefix):
         harness = build_harness(
-            tmp_path, session_store="redis", redis_url=REDIS_URL, redis_prefix=prefix
+            tmp_path,
+            lock_wait=polling.lock_wait,
+            session_store="redis",
+            redis_url=REDIS_URL,
+            redis_prefix=prefix,
         )
-        other = create_app(
-            harness.settings,
-            http_client=harness.outbound,
-            upstream_transport=harness.upstream_transport,
-            clock=harness.clock,
-            retry=NO_RETRY,
-        )
+        other = harness.instance()
         try:
             yield harness, other
         finally:
@@ -90,7 +99,9 @@ async def test_logout_on_one_instance_ends_the_session_everywhere(
     assert await _status(other, b"/auth/me", cookies) == 401
 
 
-async def test_refresh_race_across_instances(pair: tuple[Harness, Starlette]) -> None:
+async def test_refresh_race_across_instances(
+    pair: tuple[Harness, Starlette], polling: Polling
+) -> None:
     harness, other = pair
     await harness.login()
     cookies = harness.session_cookies()
@@ -98,30 +109,28 @@ async def test_refresh_race_across_instances(pair: tuple[Harness, Starlette]) ->
     gate = harness.provider.refresh_gate = asyncio.Event()
     apps = [harness.app, other] * 10
     tasks = [asyncio.ensure_future(_status(app, b"/api/items", cookies)) for app in apps]
-    while harness.provider.refresh_calls == 0:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.2)  # the other instance is now polling for the result
+    await harness.provider.refresh_started.wait()
+    await polling.started.wait()  # the other instance is now polling for the result
     gate.set()
     assert await asyncio.gather(*tasks) == [200] * 20
     assert harness.provider.refresh_calls == 1
     assert not harness.provider.revoked_grants
 
 
-def test_redis_is_configured_for_ci() -> None:
-    # documents the dependency: CI starts Redis on 127.0.0.1:6379 (.ci/run)
-    assert REDIS_URL.startswith("redis://127.0.0.1")
-
-
 # --- cookie sessions with BFF_REDIS_URL: revocations and refresh still shared (review M3) --
 
 
 @pytest.fixture
-async def cookie_pair(tmp_path: Path) -> AsyncIterator[tuple[Harness, Starlette]]:
+async def cookie_pair(tmp_path: Path, polling: Polling) -> AsyncIterator[tuple[Harness, Starlette]]:
     async with redis_namespace() as (_, prefix):
         harness = build_harness(
-            tmp_path, session_store="cookie", redis_url=REDIS_URL, redis_prefix=prefix
+            tmp_path,
+            lock_wait=polling.lock_wait,
+            session_store="cookie",
+            redis_url=REDIS_URL,
+            redis_prefix=prefix,
         )
-        other = _instance(harness)
+        other = harness.instance()
         try:
             yield harness, other
         finally:
@@ -129,16 +138,6 @@ async def cookie_pair(tmp_path: Path) -> AsyncIterator[tuple[Harness, Starlette]
             await harness.outbound.aclose()
             await harness.app.state.backends.aclose()
             await other.state.backends.aclose()
-
-
-def _instance(harness: Harness) -> Starlette:
-    return create_app(
-        harness.settings,
-        http_client=harness.outbound,
-        upstream_transport=harness.upstream_transport,
-        clock=harness.clock,
-        retry=NO_RETRY,
-    )
 
 
 async def test_cookie_store_backchannel_logout_reaches_every_instance(
@@ -165,7 +164,7 @@ async def test_cookie_store_copied_cookie_after_logout_refused_after_restart(
     await harness.login()
     copy = harness.session_cookies()
     assert (await harness.api("/auth/logout", method="POST")).status_code == 200
-    restarted = _instance(harness)
+    restarted = harness.instance()
     try:
         assert await _status(restarted, b"/auth/me", copy) == 401
     finally:
@@ -173,7 +172,7 @@ async def test_cookie_store_copied_cookie_after_logout_refused_after_restart(
 
 
 async def test_cookie_store_refresh_race_across_instances(
-    cookie_pair: tuple[Harness, Starlette],
+    cookie_pair: tuple[Harness, Starlette], polling: Polling
 ) -> None:
     harness, other = cookie_pair
     await harness.login()
@@ -184,9 +183,8 @@ async def test_cookie_store_refresh_race_across_instances(
         asyncio.ensure_future(_status(app, b"/api/items", cookies))
         for app in [harness.app, other] * 5
     ]
-    while harness.provider.refresh_calls == 0:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.2)
+    await harness.provider.refresh_started.wait()
+    await polling.started.wait()
     gate.set()
     assert await asyncio.gather(*tasks) == [200] * 10
     assert harness.provider.refresh_calls == 1
@@ -194,7 +192,7 @@ async def test_cookie_store_refresh_race_across_instances(
 
 
 async def test_waiting_instance_learns_a_failed_refresh_at_once(
-    pair: tuple[Harness, Starlette],
+    pair: tuple[Harness, Starlette], polling: Polling
 ) -> None:
     """review L6: the lock holder's invalid_grant reaches the waiter (401, not a 504 after
     polling for the lock's 15 s)."""
@@ -204,10 +202,9 @@ async def test_waiting_instance_learns_a_failed_refresh_at_once(
     harness.clock.advance(250)
     gate = harness.provider.refresh_gate = asyncio.Event()
     holder = asyncio.ensure_future(_status(harness.app, b"/api/items", cookies))
-    while harness.provider.refresh_calls == 0:
-        await asyncio.sleep(0.01)
+    await harness.provider.refresh_started.wait()
     waiter = asyncio.ensure_future(_status(other, b"/api/items", cookies))
-    await asyncio.sleep(0.2)  # the other instance is polling
+    await polling.started.wait()  # the other instance is polling
     harness.provider.refresh_tokens.clear()  # the grant is gone: invalid_grant
     gate.set()
     started = asyncio.get_running_loop().time()
@@ -218,7 +215,7 @@ async def test_waiting_instance_learns_a_failed_refresh_at_once(
 
 
 async def test_waiting_instance_tries_itself_when_the_holder_gives_up(
-    pair: tuple[Harness, Starlette],
+    pair: tuple[Harness, Starlette], polling: Polling
 ) -> None:
     """review L6: a holder that fails without an outcome (provider 503) releases the lock;
     the waiter refreshes itself instead of polling for 15 s and answering 504."""
@@ -226,22 +223,22 @@ async def test_waiting_instance_tries_itself_when_the_holder_gives_up(
     await harness.login()
     cookies = harness.session_cookies()
     harness.clock.advance(250)  # due, still valid
-    gate = asyncio.Event()
+    gate, arrived = asyncio.Event(), asyncio.Event()
     calls = 0
 
     async def unavailable(request: Request) -> Response:
         nonlocal calls
         calls += 1
+        arrived.set()
         if calls == 1:
             await gate.wait()
         return Response(status_code=503)
 
     harness.provider.app.router.routes[2] = Route("/token", unavailable, methods=["POST"])
     holder = asyncio.ensure_future(_status(harness.app, b"/api/items", cookies))
-    while calls == 0:
-        await asyncio.sleep(0.01)
+    await arrived.wait()
     waiter = asyncio.ensure_future(_status(other, b"/api/items", cookies))
-    await asyncio.sleep(0.2)  # the other instance is polling
+    await polling.started.wait()  # the other instance is polling
     gate.set()
     started = asyncio.get_running_loop().time()
     assert await holder == 200  # the still-valid token is used

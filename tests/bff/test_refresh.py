@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bff.refresh import MAX_CACHE_TTL_S, cache_ttl
+from bff.refresh.refresher import MAX_CACHE_TTL_S, cache_ttl
 from tests.bff.conftest import Harness, cookie_header, raw_request
 
 

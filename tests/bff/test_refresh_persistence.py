@@ -10,13 +10,20 @@ covers these for `cache_ttl` seconds; these tests wait past it.
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.bff.conftest import Harness, build_harness, cookie_header, raw_request
-from tests.bff.session.test_store_contract import REDIS_URL, redis_namespace
+from tests.bff.conftest import (
+    REDIS_URL,
+    Harness,
+    build_harness,
+    cookie_header,
+    raw_request,
+    redis_namespace,
+)
 
 #: past the refresh-result cache (upstream timeout 30 s + 30 s) and the access token (300 s),
 #: within the idle limit (3600 s)
@@ -43,7 +50,7 @@ class SwitchableUpstream(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-def _harness(tmp_path: Path, **overrides: object) -> tuple[Harness, SwitchableUpstream]:
+def _harness(tmp_path: Path, **overrides: Any) -> tuple[Harness, SwitchableUpstream]:
     switch = SwitchableUpstream()
     harness = build_harness(tmp_path, upstream_transport=switch, **overrides)
     switch.inner = httpx.ASGITransport(app=harness.upstream.app)

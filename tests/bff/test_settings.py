@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bff.__main__ import generate_key, main
-from bff.settings import SettingsError, load_settings, parse_session_keys
+from bff.settings import load_settings, parse_session_keys
+from shared.settings import SettingsError
 from tests.bff.conftest import KEY_A
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bff.conftest import Harness, build_harness
-from tests.bff.session.test_store_contract import redis_namespace
+from tests.bff.conftest import Harness, build_harness, redis_namespace
 from tests.e2e.faults import FaultProxy
 
 REDIS_PORT = 6379

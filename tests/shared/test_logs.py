@@ -61,7 +61,7 @@ def test_fields_cannot_overwrite_fixed_keys_or_forge_lines(captured: io.StringIO
 
 
 def test_uvicorn_lines_go_through_the_same_handler(captured: io.StringIO) -> None:
-    logging.getLogger("uvicorn.error").info("Started server process")
+    logging.getLogger("uvicorn.error").warning("Started server process")
     (line,) = _lines(captured)
     assert line["logger"] == "uvicorn.error"
 

@@ -127,7 +127,7 @@ class TokenFactory:
         key = key or self.keys[0]
         body = self.claims(now=now, lifetime_s=lifetime_s, **{**(claims or {}), **overrides})
         alg = key.alg or "RS256"
-        hdr = {"alg": alg, "kid": key.kid, "typ": "at+jwt"}
+        hdr: dict[str, Any] = {"alg": alg, "kid": key.kid, "typ": "at+jwt"}
         hdr.update(header or {})
         hdr = {k: v for k, v in hdr.items() if v is not None}
         return jwt.encode(hdr, body, key, algorithms=[str(hdr["alg"])], default_type=None)

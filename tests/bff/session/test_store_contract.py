@@ -1,13 +1,13 @@
-"""One contract suite run against every store and every revocation list (cookie, Redis)."""
+"""One contract suite run against every store, revocation list, marker set and refresh-result
+cache (in memory or cookies, and Redis)."""
 
 import asyncio
 import base64
 import os
-import uuid
+import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
@@ -15,15 +15,21 @@ from redis.asyncio import Redis
 from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
 from bff.oidc import Tokens
-from bff.refresh import MemoryRefreshResults
+from bff.refresh.redis import RedisRefreshResults
+from bff.refresh.results import MemoryRefreshResults
 from bff.session.cookie import CookieSessionStore
 from bff.session.model import Session
-from bff.session.redis import RedisRefreshResults, RedisRevocationList, RedisSessionStore
+from bff.session.redis import (
+    RedisKeys,
+    RedisOneTimeMarkers,
+    RedisRevocationList,
+    RedisSessionStore,
+)
+from bff.session.replay import MemoryOneTimeMarkers, OneTimeMarkers
 from bff.session.revocation import MemoryRevocationList
 from bff.settings import parse_session_keys
-from tests.bff.fakes import FakeClock
-
-REDIS_URL = os.environ.get("BFF_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.bff.conftest import REDIS_URL, redis_namespace
+from tests.support.clock import FakeClock
 
 
 def _key(kid: str) -> str:
@@ -32,24 +38,6 @@ def _key(kid: str) -> str:
 
 KEY_OLD, KEY_NEW = _key("old"), _key("new")
 POLICY = CookiePolicy(secure=True, samesite="strict")
-
-
-@asynccontextmanager
-async def redis_namespace() -> AsyncIterator[tuple[Redis, str]]:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:  # no Redis on this machine: the Redis half of the contract is skipped
-        await client.aclose()
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
-    prefix = f"test:{uuid.uuid4().hex}:"  # a random namespace per test
-    try:
-        yield client, prefix
-    finally:
-        keys = [k async for k in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 @pytest.fixture
@@ -78,7 +66,9 @@ def stores(backend: tuple[Redis, str] | None) -> Stores:
         return Stores(lambda keys: CookieSessionStore(KeyRing(parse_session_keys(keys)), POLICY))
     client, prefix = backend
     return Stores(
-        lambda keys: RedisSessionStore(client, KeyRing(parse_session_keys(keys)), POLICY, prefix)
+        lambda keys: RedisSessionStore(
+            client, KeyRing(parse_session_keys(keys)), POLICY, RedisKeys(prefix)
+        )
     )
 
 
@@ -173,7 +163,9 @@ async def test_overwrite_keeps_latest(stores: Stores) -> None:
 
 async def test_redis_clear_ends_a_copied_cookie(redis: tuple[Redis, str]) -> None:
     client, prefix = redis
-    store = RedisSessionStore(client, KeyRing(parse_session_keys(KEY_NEW)), POLICY, prefix)
+    store = RedisSessionStore(
+        client, KeyRing(parse_session_keys(KEY_NEW)), POLICY, RedisKeys(prefix)
+    )
     jar = _jar(await store.save(_session(), {}, 3600))
     copy = dict(jar)
     await store.clear(jar)
@@ -182,9 +174,13 @@ async def test_redis_clear_ends_a_copied_cookie(redis: tuple[Redis, str]) -> Non
 
 async def test_redis_stores_no_token_in_clear(redis: tuple[Redis, str]) -> None:
     client, prefix = redis
-    store = RedisSessionStore(client, KeyRing(parse_session_keys(KEY_NEW)), POLICY, prefix)
+    store = RedisSessionStore(
+        client, KeyRing(parse_session_keys(KEY_NEW)), POLICY, RedisKeys(prefix)
+    )
     await store.save(_session(access_token="secret-access-token"), {}, 3600)
-    values = [await client.get(k) async for k in client.scan_iter(match=prefix + "*")]
+    values = cast(
+        list[bytes], [await client.get(k) async for k in client.scan_iter(match=prefix + "*")]
+    )
     assert values
     assert all(b"secret-access-token" not in v for v in values)
 
@@ -197,7 +193,7 @@ def revocations(backend: tuple[Redis, str] | None) -> Any:
     if backend is None:
         return MemoryRevocationList(FakeClock())
     client, prefix = backend
-    return RedisRevocationList(client, prefix)
+    return RedisRevocationList(client, RedisKeys(prefix))
 
 
 async def test_revocation_contract(revocations: Any) -> None:
@@ -211,10 +207,34 @@ async def test_revocation_contract(revocations: Any) -> None:
     await revocations.ping()
 
 
-async def test_first_use_contract(revocations: Any) -> None:
-    assert await revocations.first_use("jti:1", 600) is True
-    assert await revocations.first_use("jti:1", 600) is False
-    assert await revocations.first_use("jti:2", 600) is True
+async def test_an_earlier_revocation_never_lowers_a_later_one(revocations: Any) -> None:
+    await revocations.revoke("sid:a", 300.0, 3600)
+    await revocations.revoke("sid:a", 299.5, 3600)
+    assert await revocations.revoked_since(["sid:a"]) == 300.0
+    # concurrently, in any order (50 at once: the client's pool holds 100 connections)
+    times = [100.0 + i * 0.25 for i in range(50)]
+    random.Random(7).shuffle(times)
+    await asyncio.gather(*(revocations.revoke("sub:b", t, 3600) for t in times))
+    assert await revocations.revoked_since(["sub:b"]) == max(times)
+    await asyncio.gather(*(revocations.revoke("sub:b", t - 100, 3600) for t in times))
+    assert await revocations.revoked_since(["sub:b"]) == max(times)
+
+
+# --- one-time markers ------------------------------------------------------------------
+
+
+@pytest.fixture
+def markers(backend: tuple[Redis, str] | None) -> OneTimeMarkers:
+    if backend is None:
+        return MemoryOneTimeMarkers(FakeClock())
+    client, prefix = backend
+    return RedisOneTimeMarkers(client, RedisKeys(prefix))
+
+
+async def test_first_use_contract(markers: OneTimeMarkers) -> None:
+    assert await markers.first_use("jti:1", 600) is True
+    assert await markers.first_use("jti:1", 600) is False
+    assert await markers.first_use("jti:2", 600) is True
 
 
 # --- refresh results -------------------------------------------------------------------
@@ -225,7 +245,7 @@ def results(backend: tuple[Redis, str] | None) -> Any:
     if backend is None:
         return MemoryRefreshResults(FakeClock())
     client, prefix = backend
-    return RedisRefreshResults(client, KeyRing(parse_session_keys(KEY_NEW)), prefix)
+    return RedisRefreshResults(client, KeyRing(parse_session_keys(KEY_NEW)), RedisKeys(prefix))
 
 
 async def test_refresh_results_contract(results: Any) -> None:
@@ -239,7 +259,7 @@ async def test_refresh_results_contract(results: Any) -> None:
 
 async def test_redis_refresh_lock_is_exclusive(redis: tuple[Redis, str]) -> None:
     client, prefix = redis
-    results = RedisRefreshResults(client, KeyRing(parse_session_keys(KEY_NEW)), prefix)
+    results = RedisRefreshResults(client, KeyRing(parse_session_keys(KEY_NEW)), RedisKeys(prefix))
     assert await results.acquire("k", 15) is True
     assert await results.acquire("k", 15) is False
     await results.release("k")

@@ -1,4 +1,4 @@
-"""Access-token refresh: single-flight per session plus a short cache of results.
+"""`Refresher`: access-token refresh, single-flight per refresh token, rotation catch-up.
 
 Refresh tokens may rotate, and a provider that detects reuse revokes the whole grant
 (OAuth 2.0 Security BCP, RFC 9700 §4.14.2). Concurrent requests that still carry the
@@ -12,17 +12,18 @@ in-process default needs no lock.
 """
 
 import asyncio
-import hashlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
 
-from bff.expiring import Expiring
+from bff.errors import OAuthFailure, ProviderUnavailable, RefreshFailed
 from bff.logs import log_code
-from bff.oidc import OAuthFailure, Provider, ProviderUnavailable, Tokens
+from bff.oidc import Provider, Tokens
+from bff.refresh.results import Failed, Outcome, RefreshResults, token_hash
 from bff.session.model import Session
 from shared import ProviderError, SharedError
+from shared.clock import Clock
 from shared.singleflight import KeyedSingleFlight
 
 logger = logging.getLogger(__name__)
@@ -41,85 +42,42 @@ POLL_S = 0.05
 MAX_CATCH_UP = 4
 
 
+@dataclass(frozen=True)
+class LockWait:
+    """How a request waits while another instance holds the refresh lock: it looks for that
+    instance's result every `poll_s` seconds for at most `wait_s` seconds (the lock's life),
+    as `monotonic` tells. `sleep` and `monotonic` are seams, so tests wait without sleeping."""
+
+    poll_s: float = POLL_S
+    wait_s: float = LOCK_TTL_S
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
 def cache_ttl(upstream_timeout_s: float) -> int:
     """Refresh results outlive any request that started before them (upstream timeout +
     30 s, bounded): its write-back must not re-set a rotated refresh token (RFC 9700 §4.14.2)."""
     return int(min(max(upstream_timeout_s + 30, CACHE_TTL_S), MAX_CACHE_TTL_S))
 
 
-class RefreshFailed(Exception):
-    """The session cannot go on (`invalid_grant`, no refresh token, unusable answer)."""
-
-
-@dataclass(frozen=True)
-class Failed:
-    """A published refresh outcome that ended the grant (so waiters need not time out)."""
-
-    error: str
-
-
-#: what a refresh with one refresh token came to: new tokens, or the grant's end
-Outcome = Tokens | Failed
-
-
-def token_hash(refresh_token: str) -> str:
-    return hashlib.sha256(refresh_token.encode()).hexdigest()
-
-
-class RefreshResults(Protocol):
-    """Where refresh results (and, across instances, the refresh lock) live."""
-
-    async def get(self, key: str) -> Outcome | None: ...
-
-    async def put(self, key: str, outcome: Outcome, ttl_s: int) -> None: ...
-
-    async def acquire(self, key: str, ttl_s: int) -> bool:
-        """True when this caller may refresh; False while another instance does."""
-
-    async def release(self, key: str) -> None: ...
-
-
-class MemoryRefreshResults:
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._results: Expiring[Outcome] = Expiring()
-
-    async def get(self, key: str) -> Outcome | None:
-        entry = self._results.live(key, self._clock())
-        return None if entry is None else entry[0]
-
-    async def put(self, key: str, outcome: Outcome, ttl_s: int) -> None:
-        now = self._clock()
-        self._results.prune(now)
-        self._results.put(key, outcome, now + ttl_s)
-
-    async def acquire(self, key: str, ttl_s: int) -> bool:
-        return True  # one process: the single-flight below is the lock
-
-    async def release(self, key: str) -> None:
-        return None
-
-
 class Refresher:
     def __init__(
         self,
         provider: Provider,
+        results: RefreshResults,
         *,
         margin_s: int,
-        clock: Callable[[], float],
-        results: RefreshResults | None = None,
-        wait_s: float = LOCK_TTL_S,
+        clock: Clock,
         cache_ttl_s: int = CACHE_TTL_S,
+        lock_wait: LockWait = LockWait(),
     ) -> None:
         self._provider = provider
+        self._results = results
         self._margin_s = margin_s
         self._clock = clock
-        self._results = results or MemoryRefreshResults(clock)
-        self._wait_s = wait_s
-        self.cache_ttl_s = cache_ttl_s
+        self._lock_wait = lock_wait
+        self._cache_ttl_s = cache_ttl_s
         self._flights: KeyedSingleFlight[str, Tokens] = KeyedSingleFlight()
-        #: how many token-endpoint calls this process made (tests, metrics)
-        self.calls = 0
 
     def due(self, session: Session) -> bool:
         return session.access_expires_at - self._margin_s <= self._clock()
@@ -169,7 +127,9 @@ class Refresher:
         """The outcome for this refresh token: cached, obtained under the lock, or the lock
         holder's. A holder that fails without an outcome (provider unavailable) releases
         the lock, and a waiter then tries itself instead of polling to the end."""
-        for _ in range(int(self._wait_s / POLL_S) + 1):
+        wait = self._lock_wait
+        deadline = wait.monotonic() + wait.wait_s
+        while True:
             outcome = await self._results.get(key)
             if outcome is not None:
                 return self._tokens_of(outcome)
@@ -178,11 +138,13 @@ class Refresher:
                     outcome = await self._results.get(key)  # finished while we took the lock
                     if outcome is None:
                         outcome = await self._call(refresh_token)
-                        await self._results.put(key, outcome, self.cache_ttl_s)
+                        await self._results.put(key, outcome, self._cache_ttl_s)
                 finally:
                     await self._results.release(key)
                 return self._tokens_of(outcome)
-            await asyncio.sleep(POLL_S)  # another instance holds the lock
+            if wait.monotonic() >= deadline:
+                break
+            await wait.sleep(wait.poll_s)  # another instance holds the lock
         raise ProviderUnavailable("another instance's refresh did not finish", timeout=True)
 
     @staticmethod
@@ -193,11 +155,8 @@ class Refresher:
 
     async def _call(self, refresh_token: str) -> Outcome:
         """Tokens, or `Failed` when the grant is over. Raises `ProviderUnavailable`."""
-        self.calls += 1
         try:
             tokens = await self._provider.refresh(refresh_token)
-        except ProviderUnavailable:
-            raise
         except OAuthFailure as exc:
             code = log_code(exc.error)
             audit.info("refresh_failed error=%s", code)

@@ -1,0 +1,1 @@
+"""Access-token refresh: the refresher and where its results (and lock) live."""
