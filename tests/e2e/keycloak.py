@@ -12,6 +12,7 @@ Logs go to `test-artifacts/e2e/keycloak/`, start-up timings to `timings.json` th
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.cookiejar
 import json
@@ -275,10 +276,17 @@ class KeycloakBrowser(Browser):
 
 
 def keycloak_tokens(
-    stack: KeycloakStack, user: str, *, scope: str = BFF_SCOPES, **extra: str
+    stack: KeycloakStack,
+    user: str,
+    *,
+    scope: str = BFF_SCOPES,
+    browser: KeycloakBrowser | None = None,
+    **extra: str,
 ) -> dict[str, Any]:
     """The authorization code flow (PKCE S256) as the BFF client runs it, through Keycloak's
-    login page, keeping the tokens: for tests that need what the browser never sees."""
+    login page, keeping the tokens: for tests that need what the browser never sees. Pass
+    `browser` to keep Keycloak's cookies for later (its logout page), else a fresh one is
+    used and closed."""
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode()).digest()
     redirect_uri = f"{stack.bff_url}/auth/callback"
@@ -293,7 +301,7 @@ def keycloak_tokens(
         "code_challenge_method": "S256",
         **extra,
     }
-    with KeycloakBrowser(stack.bff_url) as browser:
+    with contextlib.nullcontext(browser) if browser else KeycloakBrowser(stack.bff_url) as browser:
         page = browser.client.get(f"{stack.oidc}/auth", params=params)
         found = [f for f in forms(page.text) if "username" in f["fields"]]
         assert len(found) == 1, f"{page.status_code} {page.text[:300]}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -254,20 +255,27 @@ def test_backchannel_logout_ends_the_bff_session(
     assert bff_log.read_text().count("backchannel_logout kind=sid") == delivered + 1
 
 
-def test_offline_access_outlives_keycloak_logout(
-    keycloak: KeycloakStack, admin: KeycloakAdmin, user_name: str
+def test_offline_access_outlives_the_users_keycloak_logout(
+    keycloak: KeycloakStack, browser: KeycloakBrowser, admin: KeycloakAdmin, user_name: str
 ) -> None:
     """Why BFF_SCOPES leaves `offline_access` out for Keycloak."""
-    tokens = keycloak_tokens(keycloak, user_name, scope=f"{BFF_SCOPES} offline_access")
+    scope = f"{BFF_SCOPES} offline_access"
+    bff_log = keycloak.log_dir / "bff.log"
+    delivered = bff_log.read_text().count("backchannel_logout kind=")
+    tokens = keycloak_tokens(keycloak, user_name, scope=scope, browser=browser)
     assert claims(tokens["refresh_token"])[1]["typ"] == "Offline"
     user_id = admin.user(user_name)["id"]
-    # Keycloak 26 keeps only the offline session of such a login: nothing to sign out of
+    # Keycloak >= 26.1 keeps only the offline session of such a login: nothing to sign out of
     assert admin.sessions(user_id) == []
-    assert admin.request("POST", f"/users/{user_id}/logout").status_code == 204
 
+    # The user signs out on Keycloak's own page: no logout token reaches the BFF and the
+    # offline token keeps refreshing.
+    browser.sign_out_at_keycloak(keycloak.oidc)
+    assert bff_log.read_text().count("backchannel_logout kind=") == delivered
     still = keycloak.refresh(tokens["refresh_token"])
     assert still.status_code == 200, still.text
-    # Only RFC 7009 revocation (what the BFF's own logout does) ends it.
+
+    # RFC 7009 revocation (what the BFF's own logout does) ends it.
     newest = still.json()["refresh_token"]
     revoked = httpx.post(
         f"{keycloak.oidc}/revoke",
@@ -279,6 +287,25 @@ def test_offline_access_outlives_keycloak_logout(
     gone = keycloak.refresh(newest)
     assert gone.status_code == 400
     assert gone.json()["error"] == "invalid_grant"
+
+
+def test_an_admins_sign_out_makes_older_offline_tokens_stale(
+    keycloak: KeycloakStack, admin: KeycloakAdmin, user_name: str
+) -> None:
+    """The admin API's "sign out" of a user sets the user's not-before time to now (whole
+    seconds): every token issued in an earlier second, offline ones too, is then refused."""
+    tokens = keycloak_tokens(keycloak, user_name, scope=f"{BFF_SCOPES} offline_access")
+    issued_at = claims(tokens["refresh_token"])[1]["iat"]
+    # not-before compares whole seconds (iat < notBefore): let the clock pass iat's second
+    deadline = time.monotonic() + 5
+    while int(time.time()) <= issued_at and time.monotonic() < deadline:
+        time.sleep(0.05)
+    user_id = admin.user(user_name)["id"]
+    assert admin.request("POST", f"/users/{user_id}/logout").status_code == 204
+
+    stale = keycloak.refresh(tokens["refresh_token"])
+    assert stale.status_code == 400
+    assert stale.json() == {"error": "invalid_grant", "error_description": "Stale token"}
 
 
 # ------------------------------------------------------------------------ tokens at the API
