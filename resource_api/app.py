@@ -18,11 +18,12 @@ from resource_api.auth import BearerAuthenticator, BearerAuthMiddleware
 from resource_api.db import create_engine, session_factory
 from resource_api.dependencies import DEPENDENCIES
 from resource_api.errors import EXCEPTION_HANDLERS
+from resource_api.issuers import build_verifiers
 from resource_api.request_id import RequestIdMiddleware
 from resource_api.routes import admin, inventory, me, products
 from resource_api.session_scope import SessionScopeMiddleware
 from resource_api.settings import Settings
-from shared import JWKSCache, MetadataCache, TokenProfile, TokenVerifier
+from shared import TokenProfile
 
 logger = logging.getLogger(__name__)
 
@@ -40,17 +41,6 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def build_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifier:
-    metadata = MetadataCache(settings.oidc_issuer, client)
-    keys = JWKSCache(client, settings.jwks_url or metadata.jwks_uri)
-    return TokenVerifier(
-        keys,
-        issuer=settings.oidc_issuer,
-        algorithms=settings.algorithms,
-        leeway_s=settings.leeway_s,
-    )
-
-
 def create_app(
     settings: Settings,
     *,
@@ -62,9 +52,10 @@ def create_app(
     client = http_client or httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
     own_engine = engine is None
     db_engine = engine or create_engine(settings.database_url)
+    profile = TokenProfile.access_token(settings.audience, settings.token_types)
     authenticator = BearerAuthenticator(
-        verifier=build_verifier(settings, client),
-        profile=TokenProfile.access_token(settings.audience, settings.token_types),
+        verifier=build_verifiers(settings, client, profile),
+        profile=profile,
         groups_claims=settings.groups_claims,
         admin_groups=settings.admin_groups,
         service_clients=settings.service_clients,

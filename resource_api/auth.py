@@ -22,8 +22,9 @@ from resource_api.errors import (
     Unavailable,
     bearer_challenge,
 )
+from resource_api.issuers import Verifier
 from resource_api.models import UNSTORABLE
-from shared import InvalidToken, Principal, ProviderError, TokenProfile, TokenVerifier
+from shared import InvalidToken, Principal, ProviderError, TokenProfile
 from shared.logsafe import log_text
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Caller:
 class BearerAuthenticator:
     """Turns the `Authorization` header into a `Caller` (framework-free apart from errors)."""
 
-    verifier: TokenVerifier
+    verifier: Verifier
     profile: TokenProfile
     groups_claims: tuple[str, ...]
     admin_groups: tuple[str, ...]

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared import check_issuer
 from shared.jwks import SUPPORTED_ALGORITHMS
 from shared.principal import DEFAULT_GROUPS_CLAIMS
 from shared.settings import SettingsError, describe
@@ -58,6 +59,16 @@ class Settings(BaseSettings):
     #: users, like service principals, need inventory:read to read and inventory:write to
     #: write (SPEC); off by default, since many providers put no API scopes in user tokens
     enforce_scopes: bool = False
+    #: RFC 7662 introspection of opaque tokens at the first issuer (client_secret_basic)
+    introspection_client_id: str = ""
+    introspection_client_secret: SecretStr = SecretStr("")
+    #: upper bound of the introspection cache, in seconds (never past the token's `exp`)
+    introspection_cache_s: int = Field(default=60, ge=0, le=3600)
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        """`API_OIDC_ISSUER`, which may list several issuers, comma-separated (SPEC)."""
+        return tuple(part.strip() for part in self.oidc_issuer.split(","))
 
     @field_validator(
         "audience",
@@ -75,7 +86,25 @@ class Settings(BaseSettings):
     @field_validator("oidc_issuer")
     @classmethod
     def _issuer(cls, value: str) -> str:
-        return _http_url(value)
+        issuers = [part.strip() for part in value.split(",")]
+        if not all(issuers):
+            raise ValueError("an empty issuer in the list")
+        if len(set(issuers)) != len(issuers):
+            raise ValueError("an issuer is listed twice")
+        for issuer in issuers:
+            # OpenID Connect Discovery 1.0 §3: https, except on loopback for development
+            check_issuer(_http_url(issuer))
+        return ",".join(issuers)
+
+    @model_validator(mode="after")
+    def _introspection_pair(self) -> "Settings":
+        has_id = bool(self.introspection_client_id)
+        has_secret = bool(self.introspection_client_secret.get_secret_value())
+        if has_id != has_secret:
+            raise ValueError(
+                "API_INTROSPECTION_CLIENT_ID and API_INTROSPECTION_CLIENT_SECRET go together"
+            )
+        return self
 
     @field_validator("jwks_url", mode="before")
     @classmethod

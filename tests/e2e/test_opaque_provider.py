@@ -9,7 +9,6 @@ introspect (`shared.introspection`); until then it is skipped.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import time
 from collections.abc import Iterator
@@ -36,12 +35,6 @@ from tests.e2e.opaque import (
     second_issuer,
 )
 from tests.e2e.stack import BFF_CLIENT_ID, SERVICE_CLIENT_ID
-
-API_SUPPORTS_INTROSPECTION = importlib.util.find_spec("shared.introspection") is not None
-needs_introspection = pytest.mark.skipif(
-    not API_SUPPORTS_INTROSPECTION,
-    reason="the resource API does not introspect opaque access tokens yet (shared.introspection)",
-)
 
 #: What DOT 3.4's own introspection endpoint answers for an active user token.
 DOT_USER_ANSWER = {"active", "scope", "exp", "client_id", "username", "aud"}
@@ -426,7 +419,6 @@ def test_bff_refreshes_with_rotation_and_no_reuse(opaque: OpaqueStack, eager_bff
 # -- the API, introspecting --------------------------------------------------------------------
 
 
-@needs_introspection
 def test_api_crud_through_the_bff(opaque: OpaqueStack) -> None:
     with Browser(opaque.bff_url) as browser:
         bff_login(browser, opaque, "alice")
@@ -457,7 +449,6 @@ def test_api_crud_through_the_bff(opaque: OpaqueStack) -> None:
         assert browser.api("GET", f"/products/{pid}").status_code == 404
 
 
-@needs_introspection
 def test_api_accepts_every_refreshed_token(opaque: OpaqueStack, eager_bff: str) -> None:
     with Browser(eager_bff) as browser:
         bff_login(browser, opaque, "alice")
@@ -473,7 +464,6 @@ def _api_status(api_url: str, token: str) -> httpx.Response:
     return httpx.get(f"{api_url}/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
-@needs_introspection
 def test_api_refuses_revoked_and_unknown_tokens(opaque: OpaqueStack) -> None:
     with Browser(opaque.bff_url) as browser:
         bff_login(browser, opaque, "alice")
@@ -497,7 +487,6 @@ def test_api_refuses_revoked_and_unknown_tokens(opaque: OpaqueStack) -> None:
     assert 'error="invalid_token"' in unknown.headers["www-authenticate"]
 
 
-@needs_introspection
 def test_api_service_call_with_client_credentials(opaque: OpaqueStack) -> None:
     with Browser(opaque.bff_url) as browser:
         bff_login(browser, opaque, "alice")
@@ -520,7 +509,6 @@ def test_api_service_call_with_client_credentials(opaque: OpaqueStack) -> None:
         assert api.delete(f"/products/{pid}").status_code == 403
 
 
-@needs_introspection
 def test_api_keeps_users_of_two_issuers_apart(
     opaque: OpaqueStack, two_issuers: SecondIssuer
 ) -> None:
