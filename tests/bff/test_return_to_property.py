@@ -60,6 +60,10 @@ _TRICKY = st.sampled_from(
     ]
 )
 RETURN_TO = st.one_of(
+    # ordinary SPA paths, so both answers are always exercised
+    st.from_regex(
+        r"/[a-z0-9_.~-]{0,10}(/[a-z0-9%]{1,6}){0,3}(\?[a-z]=[0-9a-z/]{0,4})?", fullmatch=True
+    ),
     st.lists(_TRICKY, max_size=8).map("".join),
     st.lists(_TRICKY, max_size=8).map(lambda parts: "/" + "".join(parts)),
     st.text(max_size=40),
