@@ -51,7 +51,7 @@ def _serve(settings: Settings) -> int:
         port=settings.port,
         log_config=None,  # keep the handler above (request ids) for uvicorn's records too
         # uvicorn's access line includes the query string, where a client may have put a
-        # token; resource_api.access_log writes one without it, with the request id
+        # token; shared.request_log writes one without it, with the request id
         access_log=False,
         proxy_headers=False,
         server_header=False,
@@ -64,7 +64,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 
 
 def _configure_logging() -> None:
-    from resource_api.request_id import RequestIdFilter
+    from shared import RequestIdFilter
 
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())

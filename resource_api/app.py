@@ -13,17 +13,15 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from resource_api.access_log import AccessLogMiddleware
 from resource_api.auth import BearerAuthenticator, BearerAuthMiddleware
 from resource_api.db import create_engine, session_factory
 from resource_api.dependencies import DEPENDENCIES
 from resource_api.errors import EXCEPTION_HANDLERS
 from resource_api.issuers import build_verifiers
-from resource_api.request_id import RequestIdMiddleware
 from resource_api.routes import admin, inventory, me, products
 from resource_api.session_scope import SessionScopeMiddleware
 from resource_api.settings import Settings
-from shared import TokenProfile
+from shared import RequestLogMiddleware, TokenProfile
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +106,9 @@ def create_app(
     # error answers and 404s too, and on the log records of the exception handlers.
     # SessionScopeMiddleware returns to the pool the connections of sessions whose
     # dependency generator Litestar never closed (a failed `actor` resolution).
-    # AccessLogMiddleware writes the access line (uvicorn's is off: it logs query strings).
-    app.asgi_handler = RequestIdMiddleware(
-        AccessLogMiddleware(SessionScopeMiddleware(app.asgi_handler))
+    # The shared request log keeps the BFF's id (SPEC rule), echoes it and writes the access
+    # line (uvicorn's is off: it logs query strings).
+    app.asgi_handler = RequestLogMiddleware(
+        SessionScopeMiddleware(app.asgi_handler), access_logger="resource_api.access"
     )
     return app

@@ -6,8 +6,8 @@ import logging
 import httpx
 import pytest
 
-from resource_api.access_log import loggable_path
-from resource_api.request_id import RequestIdFilter
+from shared import RequestIdFilter
+from shared.request_log import loggable_path
 from tests.resource_api.world import World
 
 
