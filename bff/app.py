@@ -18,7 +18,9 @@ from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
 from bff.logs import RequestIdMiddleware
 from bff.oidc import Provider
-from bff.proxy import proxy
+from bff.proxy.handler import Proxy
+from bff.proxy.headers import Forwarding
+from bff.proxy.upstream import Upstream
 from bff.refresh.redis import RedisRefreshResults
 from bff.refresh.refresher import LockWait, Refresher, cache_ttl
 from bff.refresh.results import MemoryRefreshResults, RefreshResults
@@ -129,7 +131,9 @@ def create_app(
     )
     # a shared client must never carry one user's cookies into another's request
     client.cookies.jar.set_policy(RejectAllCookies())
-    upstream = upstream_transport or pool
+    upstream = Upstream(
+        settings.upstream_url, upstream_transport or pool, timeout_s=settings.upstream_timeout_s
+    )
     ring = KeyRing(settings.session_keys)
     policy = CookiePolicy(secure=settings.secure_cookies, samesite=settings.cookie_samesite)
     backends = build_backends(settings, ring, policy, clock)
@@ -169,6 +173,14 @@ def create_app(
         upstream=upstream,
     )
 
+    proxy = Proxy(
+        sessions=bff.sessions,
+        refresher=refresher,
+        upstream=upstream,
+        forwarding=Forwarding(settings.public_url),
+        clock=clock,
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
@@ -192,8 +204,8 @@ def create_app(
         Route("/auth/me", auth.me, methods=["GET"]),
         Route("/auth/logout", auth.logout, methods=["POST"]),
         Route("/auth/backchannel-logout", auth.backchannel_logout, methods=["POST"]),
-        Route("/api", proxy, methods=API_METHODS),
-        Route("/api/{path:path}", proxy, methods=API_METHODS),
+        Route("/api", proxy.handle, methods=API_METHODS),
+        Route("/api/{path:path}", proxy.handle, methods=API_METHODS),
         Mount("/", app=SPAStaticFiles(settings.static_dir)),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], lifespan=lifespan)

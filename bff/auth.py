@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bff.context import BFF
+from bff.cookies import cookies_of
 from bff.errors import (
     BFFError,
     CSRFRequired,
@@ -17,6 +18,7 @@ from bff.errors import (
     OAuthFailure,
     ProviderUnavailable,
     SessionTooLarge,
+    Unauthenticated,
 )
 from bff.guards import csrf_ok, safe_return_to, valid_prompt
 from bff.logs import log_code
@@ -50,7 +52,7 @@ async def login(request: Request) -> Response:
         return error_page(LoginFailed("invalid_return_to"))
     if not valid_prompt(prompt):
         return error_page(LoginFailed("invalid_prompt"))
-    tx, lines = bff.transactions.begin(bff.cookies_of(request), return_to, prompt)
+    tx, lines = bff.transactions.begin(cookies_of(request), return_to, prompt)
     try:
         url = await bff.provider.authorization_url(tx)
     except SharedError as exc:
@@ -71,7 +73,7 @@ async def callback(request: Request) -> Response:
 
 async def _callback(bff: BFF, request: Request) -> Response:
     params = request.query_params
-    cookies = bff.cookies_of(request)
+    cookies = cookies_of(request)
     state = params.get("state")
     if not state or len(state) > 512:
         return _fail(LoginFailed("invalid_state"), [])
@@ -159,10 +161,10 @@ def _fail(exc: BFFError, cookie_lines: list[str]) -> Response:
 
 async def me(request: Request) -> Response:
     bff: BFF = request.app.state.bff
-    cookies = bff.cookies_of(request)
+    cookies = cookies_of(request)
     current = await bff.sessions.load(cookies)
     if current is None:
-        return await bff.unauthenticated(cookies)
+        return error_json(Unauthenticated(), await bff.sessions.clear(cookies))
     session = current.session
     expires = bff.sessions.expires_at(session)
     body = {
@@ -180,7 +182,7 @@ async def logout(request: Request) -> Response:
     bff: BFF = request.app.state.bff
     if not csrf_ok(request.method, request.headers):
         return error_json(CSRFRequired())
-    cookies = bff.cookies_of(request)
+    cookies = cookies_of(request)
     current = await bff.sessions.load(cookies)
     id_token = None
     if current is None:

@@ -22,17 +22,7 @@ async def readyz(request: Request) -> Response:
         checks["provider"] = "ok"
     except SharedError as exc:
         checks["provider"] = exc.error
-    try:
-        probe = httpx.Request(
-            "GET",
-            bff.upstream_url.copy_with(raw_path=bff.upstream_prefix + b"health"),
-            extensions={"timeout": READY_TIMEOUT.as_dict()},
-        )
-        answer = await bff.upstream.handle_async_request(probe)
-        await answer.aclose()
-        checks["upstream"] = "ok" if answer.status_code < 500 else f"HTTP {answer.status_code}"
-    except httpx.HTTPError as exc:
-        checks["upstream"] = type(exc).__name__
+    checks["upstream"] = await bff.upstream.probe()
     try:
         await bff.store.verify_connection()
         await bff.revocations.ping()
