@@ -12,10 +12,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
-from bff import auth, health
+from bff import health
 from bff.context import BFF
 from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
+from bff.login.backchannel import BackChannelLogout
+from bff.login.routes import LoginRoutes
+from bff.login.transaction import Transactions
 from bff.logs import RequestIdMiddleware
 from bff.oidc import Provider
 from bff.proxy.handler import Proxy
@@ -38,7 +41,6 @@ from bff.session.revocation import MemoryRevocationList, RevocationList
 from bff.session.store import SessionStore
 from bff.settings import Settings
 from bff.spa import SPAStaticFiles
-from bff.transaction import Transactions
 from shared import JWKSCache, MetadataCache, SharedError, TokenVerifier
 from shared.fetch import RetryPolicy
 
@@ -181,6 +183,22 @@ def create_app(
         clock=clock,
     )
 
+    login = LoginRoutes(
+        provider=provider,
+        transactions=bff.transactions,
+        sessions=bff.sessions,
+        markers=backends.markers,
+        refresher=refresher,
+        clock=clock,
+    )
+    backchannel = BackChannelLogout(
+        provider=provider,
+        markers=backends.markers,
+        revocations=backends.revocations,
+        session_max_age_s=settings.session_max_age_s,
+        clock=clock,
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
@@ -199,11 +217,11 @@ def create_app(
     routes = [
         Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
         Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
-        Route("/auth/login", auth.login, methods=["GET"]),
-        Route("/auth/callback", auth.callback, methods=["GET"]),
-        Route("/auth/me", auth.me, methods=["GET"]),
-        Route("/auth/logout", auth.logout, methods=["POST"]),
-        Route("/auth/backchannel-logout", auth.backchannel_logout, methods=["POST"]),
+        Route("/auth/login", login.login, methods=["GET"]),
+        Route("/auth/callback", login.callback, methods=["GET"]),
+        Route("/auth/me", login.me, methods=["GET"]),
+        Route("/auth/logout", login.logout, methods=["POST"]),
+        Route("/auth/backchannel-logout", backchannel.handle, methods=["POST"]),
         Route("/api", proxy.handle, methods=API_METHODS),
         Route("/api/{path:path}", proxy.handle, methods=API_METHODS),
         Mount("/", app=SPAStaticFiles(settings.static_dir)),

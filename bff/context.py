@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bff.cookies import CookiePolicy
+from bff.login.transaction import Transactions
 from bff.oidc import Provider
 from bff.proxy.upstream import Upstream
 from bff.refresh.refresher import Refresher
@@ -12,7 +13,6 @@ from bff.session.replay import OneTimeMarkers
 from bff.session.revocation import RevocationList
 from bff.session.store import SessionStore
 from bff.settings import Settings
-from bff.transaction import Transactions
 
 
 @dataclass

@@ -21,7 +21,6 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from bff.b64 import b64url_decode
 from bff.errors import OAuthFailure, ProviderUnavailable
 from bff.settings import Settings
-from bff.transaction import Transaction
 from shared import (
     MetadataCache,
     ProviderMetadata,
@@ -64,20 +63,24 @@ class Provider:
         self.verifier = verifier
         self._clock = clock
 
-    async def authorization_url(self, tx: Transaction) -> str:
+    async def authorization_url(
+        self, *, state: str, nonce: str, code_verifier: str, prompt: str | None
+    ) -> str:
+        """The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1) with PKCE S256
+        (RFC 7636 §4.3). Raises `SharedError` when the provider metadata cannot be loaded."""
         meta = await self.metadata.get()
         params: list[tuple[str, str]] = [
             ("response_type", "code"),
             ("client_id", self._settings.client_id),
             ("redirect_uri", self._settings.redirect_uri),
             ("scope", self._settings.scopes),
-            ("state", tx.state),
-            ("nonce", tx.nonce),
-            ("code_challenge", create_s256_code_challenge(tx.code_verifier)),
+            ("state", state),
+            ("nonce", nonce),
+            ("code_challenge", create_s256_code_challenge(code_verifier)),
             ("code_challenge_method", "S256"),
         ]
-        if tx.prompt:
-            params.append(("prompt", tx.prompt))
+        if prompt:
+            params.append(("prompt", prompt))
         if self._settings.resource:
             params.append(("resource", self._settings.resource))
         return str(add_params_to_uri(meta.authorization_endpoint, params))

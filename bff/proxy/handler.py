@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bff.cookies import cookies_of
+from bff.csrf import cross_site, csrf_ok
 from bff.errors import (
     BFFError,
     CrossSite,
@@ -16,7 +17,6 @@ from bff.errors import (
     RefreshFailed,
     Unauthenticated,
 )
-from bff.guards import cross_site, csrf_ok
 from bff.proxy.headers import Forwarding, response_headers
 from bff.proxy.paths import api_target
 from bff.proxy.relay import relay
