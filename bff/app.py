@@ -3,18 +3,16 @@
 import contextlib
 import http.cookiejar
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
-from bff import health
-from bff.context import BFF
 from bff.cookies import CookiePolicy
+from bff.health import Health
 from bff.keyring import KeyRing
 from bff.login.backchannel import BackChannelLogout
 from bff.login.routes import LoginRoutes
@@ -42,6 +40,7 @@ from bff.session.store import SessionStore
 from bff.settings import Settings
 from bff.spa import SPAStaticFiles
 from shared import JWKSCache, MetadataCache, SharedError, TokenVerifier
+from shared.clock import Clock, system_clock
 from shared.fetch import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -56,6 +55,8 @@ class RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
 
 
 API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: provider calls (discovery, JWKS, token, revocation): 10 s overall, 5 s to connect
+PROVIDER_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 async def _nothing() -> None:
@@ -74,7 +75,7 @@ class Backends:
 
 
 def build_backends(
-    settings: Settings, ring: KeyRing, policy: CookiePolicy, clock: Callable[[], float]
+    settings: Settings, ring: KeyRing, policy: CookiePolicy, clock: Clock
 ) -> Backends:
     """With `BFF_REDIS_URL` set, revocations, one-time markers and refresh coordination live
     in Redis whatever the session store (SPEC: "also used for shared refresh locks and
@@ -109,43 +110,23 @@ def create_app(
     *,
     http_client: httpx.AsyncClient | None = None,
     upstream_transport: httpx.AsyncBaseTransport | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = system_clock,
     retry: RetryPolicy | None = None,
     lock_wait: LockWait | None = None,
 ) -> Starlette:
-    """Build the app.
+    """Build the app: the one place where the feature objects are made and wired.
 
     `http_client` (provider calls), `upstream_transport` (the proxy), `clock`, `retry`
     (provider fetches) and `lock_wait` (waiting on another instance's refresh) are seams
-    for tests. By default one pooled transport serves both:
-    the proxy sends through it directly (no client-level cookie, auth or redirect
-    handling on the hot path), the provider calls through an `httpx.AsyncClient` on it.
+    for tests. By default one pooled transport serves both: the proxy sends through it
+    directly (no client-level cookie, auth or redirect handling on the hot path), the
+    provider calls through an `httpx.AsyncClient` on it.
     """
-    pool = httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-        trust_env=False,
-    )
-    client = http_client or httpx.AsyncClient(
-        transport=pool,
-        timeout=httpx.Timeout(10.0, connect=5.0),
-        follow_redirects=False,
-        trust_env=False,
-    )
-    # a shared client must never carry one user's cookies into another's request
-    client.cookies.jar.set_policy(RejectAllCookies())
-    upstream = Upstream(
-        settings.upstream_url, upstream_transport or pool, timeout_s=settings.upstream_timeout_s
-    )
+    client, upstream, owned = _http(settings, http_client, upstream_transport)
     ring = KeyRing(settings.session_keys)
     policy = CookiePolicy(secure=settings.secure_cookies, samesite=settings.cookie_samesite)
     backends = build_backends(settings, ring, policy, clock)
-    metadata = MetadataCache(settings.oidc_issuer, client, clock=clock, retry=retry)
-    verifier = TokenVerifier(
-        JWKSCache(client, metadata.jwks_uri, clock=clock, retry=retry),
-        issuer=settings.oidc_issuer,
-        clock=clock,
-    )
-    provider = Provider(settings, client, metadata, verifier, clock)
+    provider = _provider(settings, client, clock, retry)
     refresher = Refresher(
         provider,
         backends.refresh_results,
@@ -154,39 +135,18 @@ def create_app(
         cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
         lock_wait=lock_wait or LockWait(),
     )
-    bff = BFF(
-        settings=settings,
+    sessions = SessionManager(
+        backends.store,
+        backends.revocations,
+        max_age_s=settings.session_max_age_s,
+        idle_s=settings.session_idle_s,
         clock=clock,
-        policy=policy,
-        sessions=SessionManager(
-            backends.store,
-            backends.revocations,
-            max_age_s=settings.session_max_age_s,
-            idle_s=settings.session_idle_s,
-            clock=clock,
-            catch_up=refresher.catch_up,
-        ),
-        store=backends.store,
-        revocations=backends.revocations,
-        markers=backends.markers,
-        transactions=Transactions(ring, policy, clock),
-        provider=provider,
-        refresher=refresher,
-        upstream=upstream,
+        catch_up=refresher.catch_up,
     )
-
-    proxy = Proxy(
-        sessions=bff.sessions,
-        refresher=refresher,
-        upstream=upstream,
-        forwarding=Forwarding(settings.public_url),
-        clock=clock,
-    )
-
     login = LoginRoutes(
         provider=provider,
-        transactions=bff.transactions,
-        sessions=bff.sessions,
+        transactions=Transactions(ring, policy, clock),
+        sessions=sessions,
         markers=backends.markers,
         refresher=refresher,
         clock=clock,
@@ -198,23 +158,64 @@ def create_app(
         session_max_age_s=settings.session_max_age_s,
         clock=clock,
     )
+    proxy = Proxy(
+        sessions=sessions,
+        refresher=refresher,
+        upstream=upstream,
+        forwarding=Forwarding(settings.public_url),
+        clock=clock,
+    )
+    health = Health(
+        metadata=provider.metadata,
+        upstream=upstream,
+        store=backends.store,
+        revocations=backends.revocations,
+    )
+    routes = _routes(login, backchannel, proxy, health, SPAStaticFiles(settings.static_dir))
+    lifespan = _lifespan(provider.metadata, [*owned, backends.aclose])
+    app = Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], lifespan=lifespan)
+    app.state.backends = backends
+    app.state.sessions = sessions
+    app.state.refresher = refresher
+    app.state.cookie_policy = policy
+    return app
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            await metadata.get()  # warm up; /readyz reports if the provider is down
-        except SharedError as exc:
-            logger.warning("provider metadata not loaded at start: %s", exc.description)
-        try:
-            yield
-        finally:
-            if http_client is None:
-                await client.aclose()
-            if upstream_transport is None:
-                await pool.aclose()
-            await backends.aclose()
 
-    routes = [
+Close = Callable[[], Awaitable[None]]
+
+
+def _http(
+    settings: Settings,
+    http_client: httpx.AsyncClient | None,
+    upstream_transport: httpx.AsyncBaseTransport | None,
+) -> tuple[httpx.AsyncClient, Upstream, list[Close]]:
+    """The provider's client, the upstream, and what of them this app opened (and closes
+    when it stops; a test's client or transport stays the test's)."""
+    pool = httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        trust_env=False,
+    )
+    client = http_client or httpx.AsyncClient(
+        transport=pool, timeout=PROVIDER_TIMEOUT, follow_redirects=False, trust_env=False
+    )
+    # a shared client must never carry one user's cookies into another's request
+    client.cookies.jar.set_policy(RejectAllCookies())
+    upstream = Upstream(
+        settings.upstream_url, upstream_transport or pool, timeout_s=settings.upstream_timeout_s
+    )
+    owned: list[Close] = [client.aclose] if http_client is None else []
+    owned += [pool.aclose] if upstream_transport is None else []
+    return client, upstream, owned
+
+
+def _routes(
+    login: LoginRoutes,
+    backchannel: BackChannelLogout,
+    proxy: Proxy,
+    health: Health,
+    spa: SPAStaticFiles,
+) -> list[BaseRoute]:
+    return [
         Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
         Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
         Route("/auth/login", login.login, methods=["GET"]),
@@ -224,9 +225,36 @@ def create_app(
         Route("/auth/backchannel-logout", backchannel.handle, methods=["POST"]),
         Route("/api", proxy.handle, methods=API_METHODS),
         Route("/api/{path:path}", proxy.handle, methods=API_METHODS),
-        Mount("/", app=SPAStaticFiles(settings.static_dir)),
+        Mount("/", app=spa),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], lifespan=lifespan)
-    app.state.bff = bff
-    app.state.backends = backends
-    return app
+
+
+def _provider(
+    settings: Settings, client: httpx.AsyncClient, clock: Clock, retry: RetryPolicy | None
+) -> Provider:
+    metadata = MetadataCache(settings.oidc_issuer, client, clock=clock, retry=retry)
+    verifier = TokenVerifier(
+        JWKSCache(client, metadata.jwks_uri, clock=clock, retry=retry),
+        issuer=settings.oidc_issuer,
+        clock=clock,
+    )
+    return Provider(settings, client, metadata, verifier, clock)
+
+
+Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
+
+
+def _lifespan(metadata: MetadataCache, closers: list[Close]) -> Lifespan:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            await metadata.get()  # warm up; /readyz reports if the provider is down
+        except SharedError as exc:
+            logger.warning("provider metadata not loaded at start: %s", exc.description)
+        try:
+            yield
+        finally:
+            for close in closers:
+                await close()
+
+    return lifespan

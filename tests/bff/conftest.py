@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.types import Message
 
 from bff.app import create_app
+from bff.cookies import CookiePolicy
 from bff.refresh.refresher import LockWait
 from bff.settings import Settings
 from shared.fetch import RetryPolicy
@@ -124,8 +125,9 @@ class Harness:
     lock_wait: LockWait | None = None
 
     @property
-    def bff(self) -> Any:
-        return self.app.state.bff
+    def policy(self) -> CookiePolicy:
+        policy: CookiePolicy = self.app.state.cookie_policy
+        return policy
 
     async def start_login(self, path: str = "/auth/login", **params: str) -> dict[str, str]:
         response = await self.client.get(path, params=params)
