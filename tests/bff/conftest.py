@@ -1,7 +1,6 @@
 """BFF test harness: the real app, a fake provider and a recording upstream, in-process."""
 
 import asyncio
-import base64
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from starlette.types import Message
 
 from bff.app import create_app
 from bff.cookies import CookiePolicy
+from bff.keyring import generate_key
 from bff.refresh.refresher import LockWait
 from bff.settings import Settings
 from shared.fetch import RetryPolicy
@@ -89,12 +89,8 @@ class Polling:
         return LockWait(sleep=self, monotonic=lambda: 0.0)
 
 
-def make_key(kid: str) -> str:
-    return f"{kid}:{base64.urlsafe_b64encode(os.urandom(32)).rstrip(b'=').decode()}"
-
-
-KEY_A = make_key("a")
-KEY_B = make_key("b")
+KEY_A = generate_key("a")
+KEY_B = generate_key("b")
 
 
 def make_settings(static_dir: Path, **overrides: Any) -> Settings:
