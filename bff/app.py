@@ -175,8 +175,6 @@ def create_app(
     lifespan = _lifespan(provider.metadata, [*owned, backends.aclose])
     app = Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], lifespan=lifespan)
     app.state.backends = backends
-    app.state.sessions = sessions
-    app.state.refresher = refresher
     app.state.cookie_policy = policy
     return app
 

@@ -60,7 +60,7 @@ class Provider:
         self._settings = settings
         self._client = client
         self.metadata = metadata
-        self.verifier = verifier
+        self._verifier = verifier
         self._clock = clock
 
     async def authorization_url(
@@ -102,10 +102,12 @@ class Provider:
 
     async def verify_id_token(self, id_token: str) -> VerifiedToken:
         """Signature, iss, aud, azp, exp, iat, sub (shared). Raises `SharedError`."""
-        return await self.verifier.verify(id_token, TokenProfile.id_token(self._settings.client_id))
+        return await self._verifier.verify(
+            id_token, TokenProfile.id_token(self._settings.client_id)
+        )
 
     async def verify_logout_token(self, token: str) -> VerifiedToken:
-        return await self.verifier.verify(
+        return await self._verifier.verify(
             token, TokenProfile.logout_token(self._settings.client_id)
         )
 
