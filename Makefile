@@ -39,8 +39,4 @@ bench: install install-node
 	@for b in bench/*.py; do echo "== $$b"; $(UV) run python $$b || exit 1; done
 
 demo: install install-node
-	@if [ ! -f infra/demo.py ]; then \
-		echo "make demo: the demo stack (infra/demo.py) is not built yet; see the open issues." >&2; \
-		exit 1; \
-	fi
 	$(UV) run python infra/demo.py

@@ -1,23 +1,16 @@
 """`python -m bff [serve | keys generate | check-config]` (SPEC "Processes and commands")."""
 
 import argparse
-import base64
-import secrets
 import signal
 import sys
 
+from bff.keyring import generate_key
 from bff.settings import Settings, load_settings
 from shared.settings import load_or_exit
 
 
 def _settings_or_exit() -> Settings:
     return load_or_exit(load_settings)
-
-
-def generate_key() -> str:
-    kid = "k" + secrets.token_hex(4)
-    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-    return f"{kid}:{secret}"
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -3,7 +3,6 @@
 import contextlib
 import http.cookiejar
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -13,16 +12,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
-from bff import auth, health
-from bff.context import BFF
 from bff.cookies import CookiePolicy
 from bff.errors import StoreUnavailable
+from bff.health import Health
 from bff.keyring import KeyRing
+from bff.login.backchannel import BackChannelLogout
+from bff.login.routes import LoginRoutes
+from bff.login.transaction import Transactions
 from bff.logs import RequestIdMiddleware
 from bff.oidc import Provider
-from bff.proxy import proxy
+from bff.proxy.handler import Proxy
+from bff.proxy.headers import Forwarding
+from bff.proxy.upstream import Upstream
 from bff.refresh.redis import RedisRefreshResults
 from bff.refresh.refresher import LockWait, Refresher, cache_ttl
 from bff.refresh.results import MemoryRefreshResults, RefreshResults
@@ -41,8 +44,8 @@ from bff.session.revocation import MemoryRevocationList, RevocationList
 from bff.session.store import SessionStore
 from bff.settings import Settings
 from bff.spa import SPAStaticFiles
-from bff.transaction import Transactions
 from shared import JWKSCache, MetadataCache, SharedError, TokenVerifier
+from shared.clock import Clock, system_clock
 from shared.fetch import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ class RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
 
 
 API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+#: provider calls (discovery, JWKS, token, revocation): 10 s overall, 5 s to connect
+PROVIDER_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 #: how long a client should wait before retrying while the session store is away, in seconds
 STORE_RETRY_AFTER_S = 5
 
@@ -94,7 +99,7 @@ class Backends:
 
 
 def build_backends(
-    settings: Settings, ring: KeyRing, policy: CookiePolicy, clock: Callable[[], float]
+    settings: Settings, ring: KeyRing, policy: CookiePolicy, clock: Clock
 ) -> Backends:
     """With `BFF_REDIS_URL` set, revocations, one-time markers and refresh coordination live
     in Redis whatever the session store (SPEC: "also used for shared refresh locks and
@@ -129,11 +134,11 @@ def create_app(
     *,
     http_client: httpx.AsyncClient | None = None,
     upstream_transport: httpx.AsyncBaseTransport | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Clock = system_clock,
     retry: RetryPolicy | None = None,
     lock_wait: LockWait | None = None,
 ) -> Starlette:
-    """Build the app.
+    """Build the app: the one place where the feature objects are made and wired.
 
     `http_client` (provider calls), `upstream_transport` (the proxy), `clock`, `retry`
     (provider fetches) and `lock_wait` (waiting on another instance's refresh) are seams
@@ -142,29 +147,11 @@ def create_app(
     `httpx.AsyncClient` with a pool of their own, so a token refresh never queues behind a
     burst of slow upstream requests for a connection.
     """
-    pool = httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-        trust_env=False,
-    )
-    client = http_client or httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-        timeout=httpx.Timeout(10.0, connect=5.0),
-        follow_redirects=False,
-        trust_env=False,
-    )
-    # a shared client must never carry one user's cookies into another's request
-    client.cookies.jar.set_policy(RejectAllCookies())
-    upstream = upstream_transport or pool
+    client, upstream, owned = _http(settings, http_client, upstream_transport)
     ring = KeyRing(settings.session_keys)
     policy = CookiePolicy(secure=settings.secure_cookies, samesite=settings.cookie_samesite)
     backends = build_backends(settings, ring, policy, clock)
-    metadata = MetadataCache(settings.oidc_issuer, client, clock=clock, retry=retry)
-    verifier = TokenVerifier(
-        JWKSCache(client, metadata.jwks_uri, clock=clock, retry=retry),
-        issuer=settings.oidc_issuer,
-        clock=clock,
-    )
-    provider = Provider(settings, client, metadata, verifier, clock)
+    provider = _provider(settings, client, clock, retry)
     refresher = Refresher(
         provider,
         backends.refresh_results,
@@ -173,27 +160,122 @@ def create_app(
         cache_ttl_s=cache_ttl(settings.upstream_timeout_s),
         lock_wait=lock_wait or LockWait(),
     )
-    bff = BFF(
-        settings=settings,
+    sessions = SessionManager(
+        backends.store,
+        backends.revocations,
+        max_age_s=settings.session_max_age_s,
+        idle_s=settings.session_idle_s,
         clock=clock,
-        policy=policy,
-        sessions=SessionManager(
-            backends.store,
-            backends.revocations,
-            max_age_s=settings.session_max_age_s,
-            idle_s=settings.session_idle_s,
-            clock=clock,
-            catch_up=refresher.catch_up,
-        ),
-        store=backends.store,
-        revocations=backends.revocations,
-        markers=backends.markers,
-        transactions=Transactions(ring, policy, clock),
+        catch_up=refresher.catch_up,
+    )
+    login = LoginRoutes(
         provider=provider,
+        transactions=Transactions(ring, policy, clock),
+        sessions=sessions,
+        markers=backends.markers,
+        refresher=refresher,
+        clock=clock,
+    )
+    backchannel = BackChannelLogout(
+        provider=provider,
+        markers=backends.markers,
+        revocations=backends.revocations,
+        session_max_age_s=settings.session_max_age_s,
+        clock=clock,
+    )
+    proxy = Proxy(
+        sessions=sessions,
         refresher=refresher,
         upstream=upstream,
+        forwarding=Forwarding(settings.public_url),
+        clock=clock,
     )
+    health = Health(
+        metadata=provider.metadata,
+        upstream=upstream,
+        store=backends.store,
+        revocations=backends.revocations,
+    )
+    routes = _routes(login, backchannel, proxy, health, SPAStaticFiles(settings.static_dir))
+    lifespan = _lifespan(provider.metadata, [*owned, backends.aclose])
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={RedisError: store_unavailable},
+        lifespan=lifespan,
+    )
+    app.state.backends = backends
+    app.state.cookie_policy = policy
+    return app
 
+
+Close = Callable[[], Awaitable[None]]
+
+
+def _http(
+    settings: Settings,
+    http_client: httpx.AsyncClient | None,
+    upstream_transport: httpx.AsyncBaseTransport | None,
+) -> tuple[httpx.AsyncClient, Upstream, list[Close]]:
+    """The provider's client, the upstream, and what of them this app opened (and closes
+    when it stops; a test's client or transport stays the test's)."""
+    pool = httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        trust_env=False,
+    )
+    client = http_client or httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        timeout=PROVIDER_TIMEOUT,
+        follow_redirects=False,
+        trust_env=False,
+    )
+    # a shared client must never carry one user's cookies into another's request
+    client.cookies.jar.set_policy(RejectAllCookies())
+    upstream = Upstream(
+        settings.upstream_url, upstream_transport or pool, timeout_s=settings.upstream_timeout_s
+    )
+    owned: list[Close] = [client.aclose] if http_client is None else []
+    owned += [pool.aclose] if upstream_transport is None else []
+    return client, upstream, owned
+
+
+def _routes(
+    login: LoginRoutes,
+    backchannel: BackChannelLogout,
+    proxy: Proxy,
+    health: Health,
+    spa: SPAStaticFiles,
+) -> list[BaseRoute]:
+    return [
+        Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
+        Route("/auth/login", login.login, methods=["GET"]),
+        Route("/auth/callback", login.callback, methods=["GET"]),
+        Route("/auth/me", login.me, methods=["GET"]),
+        Route("/auth/logout", login.logout, methods=["POST"]),
+        Route("/auth/backchannel-logout", backchannel.handle, methods=["POST"]),
+        Route("/api", proxy.handle, methods=API_METHODS),
+        Route("/api/{path:path}", proxy.handle, methods=API_METHODS),
+        Mount("/", app=spa),
+    ]
+
+
+def _provider(
+    settings: Settings, client: httpx.AsyncClient, clock: Clock, retry: RetryPolicy | None
+) -> Provider:
+    metadata = MetadataCache(settings.oidc_issuer, client, clock=clock, retry=retry)
+    verifier = TokenVerifier(
+        JWKSCache(client, metadata.jwks_uri, clock=clock, retry=retry),
+        issuer=settings.oidc_issuer,
+        clock=clock,
+    )
+    return Provider(settings, client, metadata, verifier, clock)
+
+
+Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
+
+
+def _lifespan(metadata: MetadataCache, closers: list[Close]) -> Lifespan:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
@@ -203,30 +285,7 @@ def create_app(
         try:
             yield
         finally:
-            if http_client is None:
-                await client.aclose()
-            if upstream_transport is None:
-                await pool.aclose()
-            await backends.aclose()
+            for close in closers:
+                await close()
 
-    routes = [
-        Route("/healthz", health.healthz, methods=["GET", "HEAD"]),
-        Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
-        Route("/auth/login", auth.login, methods=["GET"]),
-        Route("/auth/callback", auth.callback, methods=["GET"]),
-        Route("/auth/me", auth.me, methods=["GET"]),
-        Route("/auth/logout", auth.logout, methods=["POST"]),
-        Route("/auth/backchannel-logout", auth.backchannel_logout, methods=["POST"]),
-        Route("/api", proxy, methods=API_METHODS),
-        Route("/api/{path:path}", proxy, methods=API_METHODS),
-        Mount("/", app=SPAStaticFiles(settings.static_dir)),
-    ]
-    app = Starlette(
-        routes=routes,
-        middleware=[Middleware(RequestIdMiddleware)],
-        exception_handlers={RedisError: store_unavailable},
-        lifespan=lifespan,
-    )
-    app.state.bff = bff
-    app.state.backends = backends
-    return app
+    return lifespan

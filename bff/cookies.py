@@ -8,6 +8,8 @@ the provider's own cookies (`_session`, `_interaction*`).
 
 from collections.abc import Iterable
 
+from starlette.requests import Request
+
 HOST_PREFIX = "__Host-Http-"
 
 
@@ -57,4 +59,13 @@ def parse_cookie_header(header: str) -> dict[str, str]:
     return cookies
 
 
-__all__ = ["HOST_PREFIX", "CookiePolicy", "parse_cookie_header"]
+def cookies_of(request: Request) -> dict[str, str]:
+    """The request's cookies. HTTP/2 may split the Cookie header (RFC 9113 §8.2.3): the
+    parts are joined back first."""
+    values = [v for n, v in request.scope["headers"] if n == b"cookie"]
+    if not values:
+        return {}
+    return parse_cookie_header(b"; ".join(values).decode("latin-1"))
+
+
+__all__ = ["HOST_PREFIX", "CookiePolicy", "cookies_of", "parse_cookie_header"]

@@ -1,47 +1,49 @@
-"""`/healthz` (the process runs) and `/readyz` (provider metadata loaded, upstream answers)."""
+"""`/healthz` (the process runs) and `/readyz` (provider metadata loaded, upstream answers,
+session storage reachable)."""
 
-import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from bff.context import BFF
-from shared import SharedError
-
-READY_TIMEOUT = httpx.Timeout(2.0)
-
-
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+from bff.proxy.upstream import Upstream
+from bff.responses import json_answer
+from bff.session.revocation import RevocationList
+from bff.session.store import SessionStore
+from shared import MetadataCache, SharedError
 
 
-async def readyz(request: Request) -> Response:
-    bff: BFF = request.app.state.bff
-    checks: dict[str, str] = {}
-    try:
-        await bff.provider.metadata.get()
-        checks["provider"] = "ok"
-    except SharedError as exc:
-        checks["provider"] = exc.error
-    try:
-        probe = httpx.Request(
-            "GET",
-            bff.upstream_url.copy_with(raw_path=bff.upstream_prefix + b"health"),
-            extensions={"timeout": READY_TIMEOUT.as_dict()},
+class Health:
+    def __init__(
+        self,
+        *,
+        metadata: MetadataCache,
+        upstream: Upstream,
+        store: SessionStore,
+        revocations: RevocationList,
+    ) -> None:
+        self._metadata = metadata
+        self._upstream = upstream
+        self._store = store
+        self._revocations = revocations
+
+    async def healthz(self, request: Request) -> Response:
+        return json_answer({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            await self._metadata.get()
+            checks["provider"] = "ok"
+        except SharedError as exc:
+            checks["provider"] = exc.error
+        checks["upstream"] = await self._upstream.probe()
+        try:
+            await self._store.verify_connection()
+            await self._revocations.ping()
+            checks["store"] = "ok"
+        except Exception as exc:  # whatever the store's client raises: not ready
+            checks["store"] = type(exc).__name__
+        ready = all(v == "ok" for v in checks.values())
+        return json_answer(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status=200 if ready else 503,
         )
-        answer = await bff.upstream.handle_async_request(probe)
-        await answer.aclose()
-        checks["upstream"] = "ok" if answer.status_code < 500 else f"HTTP {answer.status_code}"
-    except httpx.HTTPError as exc:
-        checks["upstream"] = type(exc).__name__
-    try:
-        await bff.store.verify_connection()
-        await bff.revocations.ping()
-        checks["store"] = "ok"
-    except Exception as exc:
-        checks["store"] = type(exc).__name__
-    ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks},
-        status_code=200 if ready else 503,
-        headers={"Cache-Control": "no-store"},
-    )

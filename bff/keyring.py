@@ -5,7 +5,9 @@ The first key seals; every key opens (key rotation). The protected header carrie
 session and the other way round (the header is authenticated as AAD, RFC 7516 §5.1 (14)).
 """
 
+import base64
 import json
+import secrets
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +28,13 @@ MAX_PLAIN_BYTES = 256 * 1024
 #: Our protected header (`alg`, `enc`, `kid`, `typ`) is about 100 characters in base64url;
 #: a longer one is not ours and is never parsed (deeply nested JSON raises RecursionError).
 MAX_HEADER_CHARS = 512
+
+
+def generate_key(kid: str | None = None) -> str:
+    """A fresh `KID:SECRET` entry for `BFF_SESSION_KEYS`: 256 random bits, base64url."""
+    kid = kid or "k" + secrets.token_hex(4)
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    return f"{kid}:{secret}"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from bff.b64 import b64url_decode
 from bff.errors import OAuthFailure, ProviderUnavailable
 from bff.settings import Settings
-from bff.transaction import Transaction
 from shared import (
     MetadataCache,
     ProviderMetadata,
@@ -61,23 +60,27 @@ class Provider:
         self._settings = settings
         self._client = client
         self.metadata = metadata
-        self.verifier = verifier
+        self._verifier = verifier
         self._clock = clock
 
-    async def authorization_url(self, tx: Transaction) -> str:
+    async def authorization_url(
+        self, *, state: str, nonce: str, code_verifier: str, prompt: str | None
+    ) -> str:
+        """The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1) with PKCE S256
+        (RFC 7636 §4.3). Raises `SharedError` when the provider metadata cannot be loaded."""
         meta = await self.metadata.get()
         params: list[tuple[str, str]] = [
             ("response_type", "code"),
             ("client_id", self._settings.client_id),
             ("redirect_uri", self._settings.redirect_uri),
             ("scope", self._settings.scopes),
-            ("state", tx.state),
-            ("nonce", tx.nonce),
-            ("code_challenge", create_s256_code_challenge(tx.code_verifier)),
+            ("state", state),
+            ("nonce", nonce),
+            ("code_challenge", create_s256_code_challenge(code_verifier)),
             ("code_challenge_method", "S256"),
         ]
-        if tx.prompt:
-            params.append(("prompt", tx.prompt))
+        if prompt:
+            params.append(("prompt", prompt))
         if self._settings.resource:
             params.append(("resource", self._settings.resource))
         return str(add_params_to_uri(meta.authorization_endpoint, params))
@@ -99,10 +102,12 @@ class Provider:
 
     async def verify_id_token(self, id_token: str) -> VerifiedToken:
         """Signature, iss, aud, azp, exp, iat, sub (shared). Raises `SharedError`."""
-        return await self.verifier.verify(id_token, TokenProfile.id_token(self._settings.client_id))
+        return await self._verifier.verify(
+            id_token, TokenProfile.id_token(self._settings.client_id)
+        )
 
     async def verify_logout_token(self, token: str) -> VerifiedToken:
-        return await self.verifier.verify(
+        return await self._verifier.verify(
             token, TokenProfile.logout_token(self._settings.client_id)
         )
 

@@ -9,8 +9,6 @@ DEMO_DATABASE_URL to put the resource API somewhere other than its SQLite defaul
 
 from __future__ import annotations
 
-import base64
-import importlib.util
 import os
 import secrets
 import shutil
@@ -28,6 +26,7 @@ PROVIDER_DIR = ROOT / "infra" / "oidc-provider"
 if str(ROOT) not in sys.path:  # run as a script: make `infra.stack` importable
     sys.path.insert(0, str(ROOT))
 
+from bff.keyring import generate_key  # noqa: E402
 from infra.stack import ServiceSpec, Stack, StartError, port_is_free, python_module  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -85,9 +84,8 @@ class Secrets:
 
 
 def session_key(kid: str = "demo") -> str:
-    """`KID:SECRET`, SECRET = base64url of 32 random bytes (as `python -m bff keys generate`)."""
-    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-    return f"{kid}:{secret}"
+    """A fresh `BFF_SESSION_KEYS` entry, made as `python -m bff keys generate` makes it."""
+    return generate_key(kid)
 
 
 def _base_env() -> dict[str, str]:
@@ -144,12 +142,6 @@ def bff_env(ports: Ports, keys: Secrets) -> dict[str, str]:
 
 def check_prerequisites(ports: Ports) -> None:
     """Raise `DemoError` naming the first thing missing."""
-    for module in ("resource_api", "bff"):
-        if importlib.util.find_spec(f"{module}.__main__") is None:
-            raise DemoError(
-                f"`python -m {module}` does not exist yet ({module}/__main__.py is missing); "
-                "the demo needs both the resource API and the BFF"
-            )
     if shutil.which("node") is None:
         raise DemoError("Node.js (>= 20) is not on PATH; the development provider needs it")
     for name, port in (

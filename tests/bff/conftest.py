@@ -1,7 +1,6 @@
 """BFF test harness: the real app, a fake provider and a recording upstream, in-process."""
 
 import asyncio
-import base64
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +17,8 @@ from starlette.applications import Starlette
 from starlette.types import Message
 
 from bff.app import create_app
+from bff.cookies import CookiePolicy
+from bff.keyring import generate_key
 from bff.refresh.refresher import LockWait
 from bff.settings import Settings
 from shared.fetch import RetryPolicy
@@ -88,12 +89,8 @@ class Polling:
         return LockWait(sleep=self, monotonic=lambda: 0.0)
 
 
-def make_key(kid: str) -> str:
-    return f"{kid}:{base64.urlsafe_b64encode(os.urandom(32)).rstrip(b'=').decode()}"
-
-
-KEY_A = make_key("a")
-KEY_B = make_key("b")
+KEY_A = generate_key("a")
+KEY_B = generate_key("b")
 
 
 def make_settings(static_dir: Path, **overrides: Any) -> Settings:
@@ -124,8 +121,9 @@ class Harness:
     lock_wait: LockWait | None = None
 
     @property
-    def bff(self) -> Any:
-        return self.app.state.bff
+    def policy(self) -> CookiePolicy:
+        policy: CookiePolicy = self.app.state.cookie_policy
+        return policy
 
     async def start_login(self, path: str = "/auth/login", **params: str) -> dict[str, str]:
         response = await self.client.get(path, params=params)

@@ -67,9 +67,9 @@ def test_cookie_values_never_5xx(
     chunk: bool,
 ) -> None:
     harness = live[1]
-    name = harness.bff.policy.session_name.encode()
+    name = harness.policy.session_name.encode()
     if path == b"/auth/login":
-        name = harness.bff.policy.login_prefix.encode() + b"0123456789abcdef"
+        name = harness.policy.login_prefix.encode() + b"0123456789abcdef"
     cookie = name + b"=" + value
     if chunk:
         cookie += b"; " + name + b".1=" + value

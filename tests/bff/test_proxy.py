@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp, Message
 
-from bff.proxy import path_problem
+from bff.proxy.paths import path_problem
 from tests.bff.conftest import Harness, build_harness, cookie_header, raw_request
 
 

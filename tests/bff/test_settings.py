@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bff.__main__ import generate_key, main
+from bff.__main__ import main
+from bff.keyring import generate_key
 from bff.settings import load_settings, parse_session_keys
 from shared.settings import SettingsError
 from tests.bff.conftest import KEY_A

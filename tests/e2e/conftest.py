@@ -5,7 +5,6 @@ Every test here is marked `e2e`; `pytest -m "not e2e"` skips them.
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -22,9 +21,6 @@ def _missing() -> str | None:
         return "Node.js is not installed"
     if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
         return "infra/oidc-provider has no node_modules: run `make install-node`"
-    for module in ("bff", "resource_api"):
-        if importlib.util.find_spec(f"{module}.__main__") is None:
-            return f"{module}/__main__.py does not exist yet"
     return None
 
 

@@ -6,7 +6,6 @@ Logs go to `test-artifacts/e2e/<stack>/`, kept after the run for CI to collect.
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 import shutil
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from bff.keyring import generate_key
 from infra.stack import ServiceSpec, Stack, free_port, python_module
 from tests.support import pg
 
@@ -32,10 +32,6 @@ SERVICE_CLIENT_ID = "inventory-service"
 
 #: Generous: CI machines are small and busy, in seconds.
 READY_TIMEOUT_S = 120.0
-
-
-def _session_key(kid: str) -> str:
-    return f"{kid}:{base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b'=').decode()}"
 
 
 @contextmanager
@@ -212,7 +208,7 @@ def running_stack(
             bff_port=free_port(),
             bff_client_secret=secrets.token_urlsafe(32),
             service_client_secret=secrets.token_urlsafe(32),
-            session_keys=_session_key("e2e1"),
+            session_keys=generate_key("e2e1"),
             access_token_ttl_s=access_token_ttl_s,
             database_url=database_url,
             log_dir=log_dir,
@@ -225,4 +221,4 @@ def running_stack(
         yield e2e
 
 
-new_session_key = _session_key
+new_session_key = generate_key

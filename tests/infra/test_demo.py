@@ -52,15 +52,6 @@ def test_banner_names_the_url_the_users_and_how_to_stop() -> None:
 
 
 def test_a_busy_port_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(demo.importlib.util, "find_spec", lambda name: object())
     monkeypatch.setattr(demo, "port_is_free", lambda host, port: port != 8001)
     with pytest.raises(demo.DemoError, match=r"127\.0\.0\.1:8001 is in use.*DEMO_API_PORT"):
-        demo.check_prerequisites(demo.Ports(idp=9100, api=8001, bff=8000))
-
-
-def test_missing_apps_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        demo.importlib.util, "find_spec", lambda name: None if name.startswith("bff") else object()
-    )
-    with pytest.raises(demo.DemoError, match=r"python -m bff"):
         demo.check_prerequisites(demo.Ports(idp=9100, api=8001, bff=8000))

@@ -2,8 +2,6 @@
 cache (in memory or cookies, and Redis)."""
 
 import asyncio
-import base64
-import os
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bff.cookies import CookiePolicy
-from bff.keyring import KeyRing
+from bff.keyring import KeyRing, generate_key
 from bff.oidc import Tokens
 from bff.refresh.redis import RedisRefreshResults
 from bff.refresh.results import MemoryRefreshResults
@@ -31,12 +29,7 @@ from bff.settings import parse_session_keys
 from tests.bff.conftest import REDIS_URL, redis_namespace
 from tests.support.clock import FakeClock
 
-
-def _key(kid: str) -> str:
-    return f"{kid}:{base64.urlsafe_b64encode(os.urandom(32)).rstrip(b'=').decode()}"
-
-
-KEY_OLD, KEY_NEW = _key("old"), _key("new")
+KEY_OLD, KEY_NEW = generate_key("old"), generate_key("new")
 POLICY = CookiePolicy(secure=True, samesite="strict")
 
 

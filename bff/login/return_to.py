@@ -1,15 +1,8 @@
-"""Request guards: CSRF (SPEC "CSRF") and `returnTo` validation.
-
-CSRF defence is layered (draft-ietf-oauth-browser-based-apps §6.1.3.2): SameSite session
-cookies, Fetch Metadata (`Sec-Fetch-Site: cross-site` is always refused), and a custom
-`X-CSRF: 1` header that a cross-site page cannot send without a CORS preflight we never
-grant. Safe same-origin requests are exempt so downloads and `EventSource` work.
-"""
+"""Where a login may send the browser back to (`returnTo`), and which `prompt` it may ask."""
 
 import re
-from collections.abc import Mapping
+from urllib.parse import urlencode
 
-SAFE_METHODS = frozenset({"GET", "HEAD"})
 MAX_RETURN_TO = 2048
 # printable ASCII only: no controls (CR/LF/TAB/NUL), no spaces, no backslash
 _RETURN_TO_CHARS = re.compile(r"^[!-\[\]-~]+$")
@@ -17,20 +10,12 @@ _RETURN_TO_CHARS = re.compile(r"^[!-\[\]-~]+$")
 _ENCODED_DANGER = re.compile(r"%(2f|5c|[01][0-9a-f]|7f)", re.IGNORECASE)
 _PROMPT_VALUE = r"(none|login|consent|select_account|create)"
 _PROMPT = re.compile(rf"^{_PROMPT_VALUE}( {_PROMPT_VALUE})*$")
-
-
-def cross_site(headers: Mapping[str, str]) -> bool:
-    return headers.get("sec-fetch-site", "").lower() == "cross-site"
-
-
-def csrf_ok(method: str, headers: Mapping[str, str]) -> bool:
-    """Whether a state-changing-capable request may proceed; refuses cross-site requests
-    (`Sec-Fetch-Site: cross-site`) itself, so callers need not check `cross_site` first."""
-    if cross_site(headers):
-        return False
-    if method in SAFE_METHODS and headers.get("sec-fetch-site", "").lower() == "same-origin":
-        return True
-    return headers.get("x-csrf") == "1"
+#: `prompt=none` answers that mean "not signed in at the provider" (OIDC Core §3.1.2.6)
+SILENT_LOGIN_ERRORS = frozenset(
+    {"login_required", "interaction_required", "consent_required", "account_selection_required"}
+)
+#: query parameter added to `returnTo` when a silent login found no provider session
+SILENT_LOGIN_MARKER = "auth_error"
 
 
 def safe_return_to(value: str | None) -> str | None:
@@ -52,3 +37,16 @@ def safe_return_to(value: str | None) -> str | None:
 
 def valid_prompt(value: str | None) -> bool:
     return value is None or bool(_PROMPT.match(value))
+
+
+def silent_login_failed(prompt: str | None, error: str) -> bool:
+    """Whether a callback's `error` only says that a `prompt=none` login found nobody."""
+    return "none" in (prompt or "").split() and error in SILENT_LOGIN_ERRORS
+
+
+def with_silent_login_marker(return_to: str) -> str:
+    """`return_to` with `auth_error=login_required` in its query, before any fragment."""
+    path, hash_sign, fragment = return_to.partition("#")
+    separator = "&" if "?" in path else "?"
+    marker = urlencode({SILENT_LOGIN_MARKER: "login_required"})
+    return f"{path}{separator}{marker}{hash_sign}{fragment}"

@@ -8,11 +8,12 @@ the provider's top-level redirect back to `/auth/callback` (RFC 6265bis §5.4.7.
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing
+from shared.clock import Clock
 
 PURPOSE = "bff-login"
 TTL_S = 600  # 10 minutes
@@ -34,7 +35,7 @@ def cookie_suffix(state: str) -> str:
 
 
 class Transactions:
-    def __init__(self, ring: KeyRing, policy: CookiePolicy, clock: Callable[[], float]) -> None:
+    def __init__(self, ring: KeyRing, policy: CookiePolicy, clock: Clock) -> None:
         self._ring = ring
         self._policy = policy
         self._clock = clock

@@ -1,0 +1,1 @@
+"""Sign-in and sign-out: `/auth/*` routes, back-channel logout, login transactions."""

@@ -1,0 +1,1 @@
+"""`ANY /api/{path}`: the authenticated, streaming reverse proxy to the resource API."""
