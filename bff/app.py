@@ -167,7 +167,7 @@ def create_app(
     )
     health = Health(
         metadata=provider.metadata,
-        upstream=upstream,
+        upstream_probe=upstream.probe,
         store=backends.store,
         revocations=backends.revocations,
     )
