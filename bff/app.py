@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 
 class RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
+    """The provider client's jar keeps no cookie and sends none."""
+
     def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
         return False
 
