@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 
 class RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
+    """The provider client's jar keeps no cookie and sends none."""
+
     def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
         return False
 
@@ -192,7 +194,7 @@ def create_app(
     )
     health = Health(
         metadata=provider.metadata,
-        upstream=upstream,
+        upstream_probe=upstream.probe,
         store=backends.store,
         revocations=backends.revocations,
     )

@@ -1,10 +1,11 @@
 """`/healthz` (the process runs) and `/readyz` (provider metadata loaded, upstream answers,
 session storage reachable)."""
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bff.proxy.upstream import Upstream
 from bff.responses import json_answer
 from bff.session.revocation import RevocationList
 from bff.session.store import SessionStore
@@ -16,12 +17,13 @@ class Health:
         self,
         *,
         metadata: MetadataCache,
-        upstream: Upstream,
+        upstream_probe: Callable[[], Awaitable[str]],
         store: SessionStore,
         revocations: RevocationList,
     ) -> None:
         self._metadata = metadata
-        self._upstream = upstream
+        #: "ok", or why the upstream is not ready (the proxy's `Upstream.probe`)
+        self._upstream_probe = upstream_probe
         self._store = store
         self._revocations = revocations
 
@@ -35,7 +37,7 @@ class Health:
             checks["provider"] = "ok"
         except SharedError as exc:
             checks["provider"] = exc.error
-        checks["upstream"] = await self._upstream.probe()
+        checks["upstream"] = await self._upstream_probe()
         try:
             await self._store.verify_connection()
             await self._revocations.ping()

@@ -9,7 +9,6 @@ provider and the tests share one transport seam (no per-request client state).
 import base64
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +28,7 @@ from shared import (
     TokenVerifier,
     VerifiedToken,
 )
+from shared.clock import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Provider:
         client: httpx.AsyncClient,
         metadata: MetadataCache,
         verifier: TokenVerifier,
-        clock: Callable[[], float],
+        clock: Clock,
     ) -> None:
         self._settings = settings
         self._client = client

@@ -65,6 +65,22 @@ async def redis_namespace() -> AsyncIterator[tuple[Redis, str]]:
         await client.aclose()
 
 
+@pytest.fixture
+async def redis() -> AsyncIterator[tuple[Redis, str]]:
+    async with redis_namespace() as namespace:
+        yield namespace
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Redis, str] | None]:
+    """Runs a contract test twice: in memory (None), then on a Redis namespace."""
+    if request.param == "memory":
+        yield None
+        return
+    async with redis_namespace() as namespace:
+        yield namespace
+
+
 class Polling:
     """A refresh-lock waiter's sleep that does not sleep: it records that an instance is
     polling (`started`) and only yields. Used with a `monotonic` that never moves, the
@@ -278,3 +294,9 @@ async def raw_request(
 
 def cookie_header(cookies: dict[str, str]) -> tuple[bytes, bytes]:
     return (b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode())
+
+
+async def me_status(harness: Harness, cookies: dict[str, str]) -> int:
+    """The status `/auth/me` answers a browser that sends exactly these cookies."""
+    response = await raw_request(harness.app, "GET", b"/auth/me", [cookie_header(cookies)])
+    return response.status

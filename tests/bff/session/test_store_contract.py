@@ -1,9 +1,8 @@
-"""One contract suite run against every store, revocation list, marker set and refresh-result
-cache (in memory or cookies, and Redis)."""
+"""One contract suite run against every store, revocation list and marker set (in memory or
+cookies, and Redis); the `backend` fixture (tests/bff/conftest.py) runs each test on both."""
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -12,9 +11,6 @@ from redis.asyncio import Redis
 
 from bff.cookies import CookiePolicy
 from bff.keyring import KeyRing, generate_key
-from bff.oidc import Tokens
-from bff.refresh.redis import RedisRefreshResults
-from bff.refresh.results import MemoryRefreshResults
 from bff.session.cookie import CookieSessionStore
 from bff.session.model import Session
 from bff.session.redis import (
@@ -26,26 +22,10 @@ from bff.session.redis import (
 from bff.session.replay import MemoryOneTimeMarkers, OneTimeMarkers
 from bff.session.revocation import MemoryRevocationList
 from bff.settings import parse_session_keys
-from tests.bff.conftest import REDIS_URL, redis_namespace
 from tests.support.clock import FakeClock
 
 KEY_OLD, KEY_NEW = generate_key("old"), generate_key("new")
 POLICY = CookiePolicy(secure=True, samesite="strict")
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[tuple[Redis, str]]:
-    async with redis_namespace() as namespace:
-        yield namespace
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Redis, str] | None]:
-    if request.param == "memory":
-        yield None
-        return
-    async with redis_namespace() as namespace:
-        yield namespace
 
 
 @dataclass
@@ -230,39 +210,11 @@ async def test_first_use_contract(markers: OneTimeMarkers) -> None:
     assert await markers.first_use("jti:2", 600) is True
 
 
-# --- refresh results -------------------------------------------------------------------
-
-
-@pytest.fixture
-def results(backend: tuple[Redis, str] | None) -> Any:
-    if backend is None:
-        return MemoryRefreshResults(FakeClock())
-    client, prefix = backend
-    return RedisRefreshResults(client, KeyRing(parse_session_keys(KEY_NEW)), RedisKeys(prefix))
-
-
-async def test_refresh_results_contract(results: Any) -> None:
-    tokens = Tokens("at", 1_800_000_300.0, "rt2", None)
-    assert await results.get("k") is None
-    assert await results.acquire("k", 15) is True
-    await results.put("k", tokens, 30)
-    await results.release("k")
-    assert await results.get("k") == tokens
-
-
-async def test_redis_refresh_lock_is_exclusive(redis: tuple[Redis, str]) -> None:
-    client, prefix = redis
-    results = RedisRefreshResults(client, KeyRing(parse_session_keys(KEY_NEW)), RedisKeys(prefix))
-    assert await results.acquire("k", 15) is True
-    assert await results.acquire("k", 15) is False
-    await results.release("k")
-    assert await results.acquire("k", 15) is True
-
-
 async def test_a_burst_beyond_the_pool_waits_instead_of_failing() -> None:
     """More concurrent Redis calls than the pool has connections queue for one (redis-py's
     default pool raised MaxConnectionsError at 100: a refresh storm answered 503)."""
     from bff.session.redis import MAX_CONNECTIONS, connect
+    from tests.bff.conftest import REDIS_URL, redis_namespace
 
     async with redis_namespace() as (_, prefix):
         client = connect(REDIS_URL)

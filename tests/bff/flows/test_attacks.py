@@ -9,7 +9,7 @@ import pytest
 from bff.keyring import KeyRing
 from bff.session.cookie import PURPOSE
 from bff.settings import parse_session_keys
-from tests.bff.conftest import Harness, cookie_header, raw_request
+from tests.bff.conftest import Harness, cookie_header, me_status, raw_request
 from tests.bff.fakes import ISSUER
 
 SESSION = "__Host-Http-bff-session"
@@ -176,11 +176,6 @@ async def test_provider_error_is_escaped(harness: Harness) -> None:
 # --- the session cookie --------------------------------------------------------------
 
 
-async def _me_status(harness: Harness, cookies: dict[str, str]) -> int:
-    response = await raw_request(harness.app, "GET", b"/auth/me", [cookie_header(cookies)])
-    return response.status
-
-
 def _flip(value: str, index: int) -> str:
     swapped = "A" if value[index] != "A" else "B"
     return value[:index] + swapped + value[index + 1 :]
@@ -190,17 +185,17 @@ def _flip(value: str, index: int) -> str:
 async def test_cookie_bit_flip(harness: Harness, where: int) -> None:
     await harness.login()
     cookies = harness.session_cookies()
-    assert await _me_status(harness, cookies) == 200
+    assert await me_status(harness, cookies) == 200
     value = cookies[SESSION]
     cookies[SESSION] = _flip(value, where % len(value))
-    assert await _me_status(harness, cookies) == 401
+    assert await me_status(harness, cookies) == 401
 
 
 async def test_cookie_truncated(harness: Harness) -> None:
     await harness.login()
     cookies = harness.session_cookies()
     cookies[SESSION] = cookies[SESSION][:-10]
-    assert await _me_status(harness, cookies) == 401
+    assert await me_status(harness, cookies) == 401
 
 
 async def _big_login(harness: Harness, sub: str = "user-1") -> dict[str, str]:
@@ -215,25 +210,25 @@ async def _big_login(harness: Harness, sub: str = "user-1") -> dict[str, str]:
 
 async def test_chunks_reordered(harness: Harness) -> None:
     cookies = await _big_login(harness)
-    assert await _me_status(harness, cookies) == 200
+    assert await me_status(harness, cookies) == 200
     cookies[SESSION + ".1"], cookies[SESSION + ".2"] = (
         cookies[SESSION + ".2"],
         cookies[SESSION + ".1"],
     )
-    assert await _me_status(harness, cookies) == 401
+    assert await me_status(harness, cookies) == 401
 
 
 async def test_chunk_missing(harness: Harness) -> None:
     cookies = await _big_login(harness)
     del cookies[SESSION + ".1"]
-    assert await _me_status(harness, cookies) == 401
+    assert await me_status(harness, cookies) == 401
 
 
 async def test_chunks_mixed_from_two_sessions(harness: Harness) -> None:
     first = await _big_login(harness, "user-1")
     second = await _big_login(harness, "user-2")
     mixed = {**first, SESSION + ".1": second[SESSION + ".1"]}
-    assert await _me_status(harness, mixed) == 401
+    assert await me_status(harness, mixed) == 401
 
 
 async def test_cookie_sealed_by_foreign_key_ring(harness: Harness) -> None:
@@ -244,14 +239,14 @@ async def test_cookie_sealed_by_foreign_key_ring(harness: Harness) -> None:
     secret = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
     foreign = KeyRing(parse_session_keys(f"a:{secret}"))  # same kid, other key
     forged = "1~" + foreign.seal(payload.payload, PURPOSE)
-    assert await _me_status(harness, {SESSION: forged}) == 401
+    assert await me_status(harness, {SESSION: forged}) == 401
 
 
 async def test_login_transaction_cookie_is_not_a_session(harness: Harness) -> None:
     await harness.start_login()
     jar = harness.client.cookies.jar
     tx = next(c.value for c in jar if "bff-login" in c.name and c.value is not None)
-    assert await _me_status(harness, {SESSION: "1~" + tx}) == 401
+    assert await me_status(harness, {SESSION: "1~" + tx}) == 401
 
 
 async def test_idle_session_expires(harness: Harness) -> None:

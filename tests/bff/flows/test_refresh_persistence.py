@@ -8,7 +8,6 @@ covers these for `cache_ttl` seconds; these tests wait past it.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from tests.bff.conftest import (
     build_harness,
     cookie_header,
     raw_request,
-    redis_namespace,
 )
 
 #: past the refresh-result cache (upstream timeout 30 s + 30 s) and the access token (300 s),
@@ -111,12 +109,6 @@ async def test_cookie_store_failure_on_the_401_retry_carries_the_new_cookie(
         assert "set-cookie" in response.headers
         harness.upstream.valid_tokens = None
         await _later_requests_keep_the_grant(harness, switch)
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[tuple[Redis, str]]:
-    async with redis_namespace() as namespace:
-        yield namespace
 
 
 @pytest.mark.parametrize(

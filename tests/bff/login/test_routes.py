@@ -1,52 +1,16 @@
-"""Login transactions: several tabs, eviction, silent login, client auth, size budget."""
+"""`/auth/login`, `/auth/callback`, `/auth/me`, `/auth/logout`: silent login, client auth, the
+size budget, cookie names, logout."""
 
 import base64
 import os
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.bff.conftest import Harness, build_harness
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.bff.conftest import Harness, build_harness, cookie_header, me_status, raw_request
 from tests.bff.fakes import ISSUER
-
-
-def _login_cookies(harness: Harness) -> list[str]:
-    return [c.name for c in harness.client.cookies.jar if "bff-login" in c.name]
-
-
-async def test_several_tabs_each_complete(harness: Harness) -> None:
-    first = await harness.start_login(returnTo="/one")
-    second = await harness.start_login(returnTo="/two")
-    assert len(_login_cookies(harness)) == 2
-    code2 = harness.provider.approve(second)
-    done2 = await harness.callback({"code": code2, "state": second["state"], "iss": ISSUER})
-    assert done2.headers["location"] == "/two"
-    code1 = harness.provider.approve(first)
-    done1 = await harness.callback({"code": code1, "state": first["state"], "iss": ISSUER})
-    assert done1.headers["location"] == "/one"
-    assert not _login_cookies(harness)
-
-
-async def test_oldest_pending_login_evicted(harness: Harness) -> None:
-    queries = []
-    for index in range(5):
-        harness.clock.advance(1)
-        queries.append(await harness.start_login(returnTo=f"/{index}"))
-    assert len(_login_cookies(harness)) == 3
-    oldest = queries[0]
-    code = harness.provider.approve(oldest)
-    refused = await harness.callback({"code": code, "state": oldest["state"], "iss": ISSUER})
-    assert refused.status_code == 400
-    newest = queries[-1]
-    code = harness.provider.approve(newest)
-    done = await harness.callback({"code": code, "state": newest["state"], "iss": ISSUER})
-    assert done.headers["location"] == "/4"
-
-
-async def test_login_transaction_expires_after_ten_minutes(harness: Harness) -> None:
-    query = await harness.start_login()
-    harness.clock.advance(601)
-    code = harness.provider.approve(query)
-    response = await harness.callback({"code": code, "state": query["state"], "iss": ISSUER})
-    assert response.status_code == 400
 
 
 async def test_silent_login_required_returns_with_marker(harness: Harness) -> None:
@@ -142,3 +106,55 @@ async def test_http_loopback_uses_plain_cookie_names(tmp_path) -> None:  # type:
         assert "SameSite=Lax" in line
         assert "__Host-" not in line
         assert (await harness.client.get("/auth/me")).status_code == 200
+
+
+async def test_copied_cookie_dies_with_logout(harness: Harness) -> None:
+    await harness.login()
+    copy = harness.session_cookies()
+    assert (await harness.api("/auth/logout", method="POST")).status_code == 200
+    assert await me_status(harness, copy) == 401
+
+
+async def test_logout_without_session(harness: Harness) -> None:
+    response = await harness.api("/auth/logout", method="POST")
+    assert response.status_code == 200
+    assert "logout_url" in response.json()
+    assert not harness.provider.revocations
+
+
+async def test_logout_url_null_without_end_session_endpoint(harness: Harness) -> None:
+    harness.provider.metadata_extra = {"end_session_endpoint": None}
+    await harness.login()
+    response = await harness.api("/auth/logout", method="POST")
+    assert response.json() == {"logout_url": None}
+
+
+async def test_logout_with_provider_down_still_clears_the_session(harness: Harness) -> None:
+    await harness.login()
+    copy = harness.session_cookies()
+
+    async def unavailable(request: Request) -> Response:
+        return Response(status_code=503)
+
+    harness.provider.app.router.routes[0] = Route("/.well-known/openid-configuration", unavailable)
+    harness.rebuild()  # restarted while the provider is down: no metadata
+    response = await harness.api("/auth/logout", method="POST")
+    assert response.status_code == 200
+    assert response.json() == {"logout_url": None}
+    assert any("Max-Age=0" in line for line in response.headers.get_list("set-cookie"))
+    assert await me_status(harness, copy) == 401
+
+
+async def test_logout_revokes_the_newest_refresh_token_too(harness: Harness) -> None:
+    await harness.login()
+    old = harness.session_cookies()
+    harness.clock.advance(250)
+    assert (await harness.api("/api/items")).status_code == 200  # rotated; old cookie kept
+    live = set(harness.provider.refresh_tokens)
+    assert len(live) == 1
+    response = await raw_request(
+        harness.app, "POST", b"/auth/logout", [cookie_header(old), (b"x-csrf", b"1")]
+    )
+    assert response.status == 200
+    revoked = {form["token"] for form in harness.provider.revocations}
+    assert live <= revoked
