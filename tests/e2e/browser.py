@@ -158,17 +158,11 @@ class Browser:
         return {c.name for c in self.client.cookies.jar}
 
 
-def code_flow_tokens(
-    issuer: str,
-    bff_url: str,
-    client_secret: str,
-    user: str,
-    *,
-    scope: str = "openid profile email",
-    resource: str | None = API_AUDIENCE,
-) -> dict[str, Any]:
-    """The authorization code flow (PKCE S256) run as the BFF client would, keeping the
-    tokens: for tests that need what the browser never sees."""
+def authorization_request(
+    bff_url: str, scope: str, resource: str | None = None, **extra: str
+) -> tuple[str, str, dict[str, str]]:
+    """What the BFF client sends to an authorization endpoint (PKCE S256, fresh state and
+    nonce): the code verifier, the redirect URI and the query parameters."""
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode()).digest()
     redirect_uri = f"{bff_url}/auth/callback"
@@ -181,9 +175,25 @@ def code_flow_tokens(
         "nonce": secrets.token_urlsafe(16),
         "code_challenge": base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
         "code_challenge_method": "S256",
+        **extra,
     }
     if resource:
         params["resource"] = resource
+    return verifier, redirect_uri, params
+
+
+def code_flow_tokens(
+    issuer: str,
+    bff_url: str,
+    client_secret: str,
+    user: str,
+    *,
+    scope: str = "openid profile email",
+    resource: str | None = API_AUDIENCE,
+) -> dict[str, Any]:
+    """The authorization code flow (PKCE S256) run as the BFF client would, keeping the
+    tokens: for tests that need what the browser never sees."""
+    verifier, redirect_uri, params = authorization_request(bff_url, scope, resource)
     with Browser(bff_url) as browser:
         page = browser._follow(browser.client.get(f"{issuer}/auth", params=params), redirect_uri)
         assert page.status_code == 200, f"{page.status_code} {page.headers.get('location')}"

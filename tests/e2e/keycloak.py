@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import http.cookiejar
 import json
 import secrets
@@ -30,7 +29,7 @@ import httpx
 
 from infra.keycloak import dist
 from infra.stack import ServiceSpec, Stack, free_port
-from tests.e2e.browser import Browser, LoginError, forms
+from tests.e2e.browser import Browser, LoginError, authorization_request, forms
 from tests.e2e.stack import (
     ARTIFACTS,
     BFF_CLIENT_ID,
@@ -287,20 +286,7 @@ def keycloak_tokens(
     login page, keeping the tokens: for tests that need what the browser never sees. Pass
     `browser` to keep Keycloak's cookies for later (its logout page), else a fresh one is
     used and closed."""
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    redirect_uri = f"{stack.bff_url}/auth/callback"
-    params = {
-        "response_type": "code",
-        "client_id": BFF_CLIENT_ID,
-        "redirect_uri": redirect_uri,
-        "scope": scope,
-        "state": secrets.token_urlsafe(16),
-        "nonce": secrets.token_urlsafe(16),
-        "code_challenge": base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
-        "code_challenge_method": "S256",
-        **extra,
-    }
+    verifier, redirect_uri, params = authorization_request(stack.bff_url, scope, **extra)
     with contextlib.nullcontext(browser) if browser else KeycloakBrowser(stack.bff_url) as browser:
         page = browser.client.get(f"{stack.oidc}/auth", params=params)
         found = [f for f in forms(page.text) if "username" in f["fields"]]

@@ -8,8 +8,6 @@ Logs go to `test-artifacts/e2e/<stack>/`.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 import shutil
 import sys
@@ -22,7 +20,7 @@ from typing import Any
 import httpx
 
 from infra.stack import ServiceSpec, Stack, free_port, python_module
-from tests.e2e.browser import Browser, LoginError, forms
+from tests.e2e.browser import Browser, LoginError, authorization_request, forms
 from tests.e2e.stack import (
     ARTIFACTS,
     BFF_CLIENT_ID,
@@ -325,21 +323,7 @@ def code_flow(
     `resource` "" means the API's audience, None means no resource indicator; a wrong
     `verifier` may be passed for the token request."""
     resource = opaque.audience if resource == "" else resource
-    real_verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(real_verifier.encode()).digest()
-    redirect_uri = f"{opaque.bff_url}/auth/callback"
-    params = {
-        "response_type": "code",
-        "client_id": BFF_CLIENT_ID,
-        "redirect_uri": redirect_uri,
-        "scope": scope,
-        "state": secrets.token_urlsafe(16),
-        "nonce": secrets.token_urlsafe(16),
-        "code_challenge": base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
-        "code_challenge_method": "S256",
-    }
-    if resource:
-        params["resource"] = resource
+    real_verifier, redirect_uri, params = authorization_request(opaque.bff_url, scope, resource)
     with Browser(opaque.bff_url) as browser:
         page = browser._follow(
             browser.client.get(opaque.url("authorize/"), params=params), redirect_uri
