@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -27,13 +28,16 @@ def polling() -> Polling:
     return Polling()
 
 
-@pytest.fixture
-async def pair(tmp_path: Path, polling: Polling) -> AsyncIterator[tuple[Harness, Starlette]]:
+@asynccontextmanager
+async def two_instances(
+    tmp_path: Path, polling: Polling, session_store: str
+) -> AsyncIterator[tuple[Harness, Starlette]]:
+    """Two BFF instances on one Redis namespace, with `session_store` for the sessions."""
     async with redis_namespace() as (_, prefix):
         harness = build_harness(
             tmp_path,
             lock_wait=polling.lock_wait,
-            session_store="redis",
+            session_store=session_store,
             redis_url=REDIS_URL,
             redis_prefix=prefix,
         )
@@ -45,6 +49,12 @@ async def pair(tmp_path: Path, polling: Polling) -> AsyncIterator[tuple[Harness,
             await harness.outbound.aclose()
             await harness.app.state.backends.aclose()
             await other.state.backends.aclose()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, polling: Polling) -> AsyncIterator[tuple[Harness, Starlette]]:
+    async with two_instances(tmp_path, polling, "redis") as instances:
+        yield instances
 
 
 async def _status(app: Starlette, path: bytes, cookies: dict[str, str]) -> int:
@@ -122,22 +132,8 @@ async def test_refresh_race_across_instances(
 
 @pytest.fixture
 async def cookie_pair(tmp_path: Path, polling: Polling) -> AsyncIterator[tuple[Harness, Starlette]]:
-    async with redis_namespace() as (_, prefix):
-        harness = build_harness(
-            tmp_path,
-            lock_wait=polling.lock_wait,
-            session_store="cookie",
-            redis_url=REDIS_URL,
-            redis_prefix=prefix,
-        )
-        other = harness.instance()
-        try:
-            yield harness, other
-        finally:
-            await harness.client.aclose()
-            await harness.outbound.aclose()
-            await harness.app.state.backends.aclose()
-            await other.state.backends.aclose()
+    async with two_instances(tmp_path, polling, "cookie") as instances:
+        yield instances
 
 
 async def test_cookie_store_backchannel_logout_reaches_every_instance(
