@@ -20,6 +20,10 @@ CONNECT_TIMEOUT_S = 5.0
 READY_TIMEOUT = httpx.Timeout(2.0)
 #: parsed target URLs kept (SPAs repeat their paths)
 MAX_TARGETS = 1024
+# RFC 9110 §9.2.2: idempotent requests may be retried when the connection fails
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: what a pooled keep-alive connection the upstream closed as it was reused looks like
+_STALE_CONNECTION = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 class Upstream:
@@ -61,7 +65,15 @@ class Upstream:
             method, url, headers=headers, content=body, extensions={"timeout": self._timeout}
         )
         try:
-            return await self._transport.handle_async_request(request)
+            try:
+                return await self._transport.handle_async_request(request)
+            except _STALE_CONNECTION:
+                # The upstream may close an idle keep-alive connection just as it is reused
+                # (uvicorn after 5 s): a bodiless idempotent request is sent once more, on a
+                # new connection. A body is streamed once, so it is never replayed.
+                if body is not None or method not in _IDEMPOTENT:
+                    raise
+                return await self._transport.handle_async_request(request)
         except httpx.TimeoutException:
             logger.warning("upstream timed out")
             raise UpstreamTimeout() from None
